@@ -99,10 +99,11 @@ absl::Status Coordinator::Load() {
     jobs_[e->job.id()] = std::move(e);
   }
   // Reconciliation: jobs that were running get one lease for their agents
-  // to come back and report their ranks; CheckJobsLocked decides after that.
-  reconcile_until_ms_ = clock_->MonotonicMillis() + options_.lease_ms;
-  LogInfo(absl::StrCat("loaded ", jobs_.size(), " jobs (", active,
-                       " active, waiting one lease for their agents)"));
+  // to come back and report their ranks (scheduling waits too, since slot
+  // use is unknown until then); CheckJobsLocked decides after that.
+  if (active > 0) reconcile_until_ms_ = clock_->MonotonicMillis() + options_.lease_ms;
+  LogInfo(absl::StrCat("loaded ", jobs_.size(), " jobs", active > 0 ? absl::StrCat(" (", active,
+                       " active, waiting one lease for their agents)") : std::string()));
   for (auto& [id, e] : jobs_) {
     if (!IsTerminal(e->job.state())) {
       absl::Status s = GarbageCollect(id, e->job.spec().checkpoint().keep_last());

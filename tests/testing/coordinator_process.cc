@@ -70,6 +70,8 @@ bool CoordinatorProcess::Start(std::string* error) {
   std::string port_file = absl::StrCat(config_.state_dir, "/ports-", starts_);
   log_path_ = absl::StrCat(config_.state_dir, "/coordinator-", starts_, ".log");
   fs::create_directories(config_.state_dir);
+  std::error_code ec;
+  fs::remove(port_file, ec);  // a file left by an earlier process would mislead us
   std::vector<std::string> args = {BinaryPath("vmae-coordinator"),
                                    "--listen=127.0.0.1:0",
                                    "--metrics-port=0",
