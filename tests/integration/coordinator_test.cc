@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <condition_variable>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -18,6 +19,7 @@
 #include "absl/strings/str_replace.h"
 #include "common/sha256.h"
 #include "gmock/gmock.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
@@ -229,6 +231,49 @@ TEST_F(CoordinatorTest, OversizedRequestIsRefused) {
   std::string huge = JobYaml("big") + "# " + std::string(9 << 20, 'x') + "\n";
   grpc::Status s = Submit(huge, &job);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+}
+
+TEST_F(CoordinatorTest, MalformedMessagesAreRefusedWithoutHarm) {
+  // Bytes that are not a SubmitJobRequest, sent through the generic API.
+  grpc::GenericStub generic(coordinator_->Channel());
+  grpc::ClientContext ctx;
+  Authorize(&ctx, kAliceToken);
+  const char garbage[] = "\xff\xff\xff\xff\x0f\x12\x99not a protobuf";
+  grpc::Slice slice(garbage, sizeof(garbage) - 1);
+  grpc::ByteBuffer request(&slice, 1), response;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  grpc::Status status;
+  generic.UnaryCall(&ctx, "/vmae.v1.JobService/SubmitJob", grpc::StubOptions(), &request, &response,
+                    [&](grpc::Status s) {
+                      std::lock_guard<std::mutex> lock(mu);
+                      status = s;
+                      done = true;
+                      cv.notify_one();
+                    });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return done; });
+  }
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(status.error_code(), grpc::StatusCode::UNAVAILABLE);  // still serving
+  // A Session whose first message is not a hello is refused.
+  auto workers = coordinator_->Workers();
+  grpc::ClientContext sctx;
+  Authorize(&sctx, kJoinToken);
+  auto stream = workers->Session(&sctx);
+  vmae::v1::AgentMessage hb;
+  hb.mutable_heartbeat();
+  stream->Write(hb);
+  stream->WritesDone();
+  vmae::v1::CoordinatorMessage m;
+  while (stream->Read(&m)) {
+  }
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // And the coordinator still answers.
+  vmae::v1::Job job;
+  EXPECT_TRUE(Submit(JobYaml("after-garbage", 1), &job).ok());
 }
 
 TEST_F(CoordinatorTest, IdempotencyKeyReturnsTheSameJob) {
