@@ -1,5 +1,7 @@
 #include "client/coordinator_client.h"
 
+#include "grpc/health/v1/health.grpc.pb.h"
+
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -222,6 +224,22 @@ std::string RandomIdempotencyKey() {
     absl::StrAppend(&key, absl::StrFormat("%08x", static_cast<uint32_t>(device())));
   }
   return key;
+}
+
+absl::Status CoordinatorClient::CheckHealth() {
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  grpc::health::v1::HealthCheckRequest request;
+  auto response = Unary<grpc::health::v1::HealthCheckResponse>(
+      [&](grpc::ClientContext* context, grpc::health::v1::HealthCheckResponse* out) {
+        return health->Check(context, request, out);
+      });
+  if (!response.ok()) return response.status();
+  if (response->status() != grpc::health::v1::HealthCheckResponse::SERVING) {
+    return absl::UnavailableError(absl::StrCat(
+        "the coordinator reports ",
+        grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response->status())));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace vmae::client

@@ -65,6 +65,8 @@ class CoordinatorClient {
   absl::StatusOr<v1::GetMetricsResponse> GetMetrics(const v1::GetMetricsRequest& request);
   absl::StatusOr<v1::ListCheckpointsResponse> ListCheckpoints(const std::string& job_id);
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers();
+  // The standard gRPC health check of the whole server: OK when SERVING.
+  absl::Status CheckHealth();
 
   // Server streams without a deadline. Each message goes to the callback;
   // returning false cancels the stream, and the call then returns OK.

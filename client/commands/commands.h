@@ -98,6 +98,7 @@ int RunCheckpoints(Context& ctx);
 int RunDownload(Context& ctx);
 int RunWorkers(Context& ctx);
 int RunVersion(Context& ctx);
+int RunHealth(Context& ctx);
 
 // Shared by `watch` and `submit --watch`: follows job_id until it ends and
 // returns the exit code (0 SUCCEEDED, 1 FAILED/CANCELLED).

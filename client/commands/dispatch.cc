@@ -140,6 +140,15 @@ const std::vector<Verb>& Verbs() {
         /*output_is_path=*/true},
        RunDownload},
       {{"workers", "", "list the agents and their devices", "", {}, 0, 0, false}, RunWorkers},
+      {{"health",
+        "",
+        "check that the coordinator serves (exit 0), e.g. for container health checks",
+        "Calls the standard gRPC health service; needs no token.",
+        {},
+        0,
+        0,
+        false},
+       RunHealth},
       {{"version", "", "print vmaectl's version", "", {}, 0, 0, false}, RunVersion},
   };
   return *verbs;

@@ -146,6 +146,9 @@ TEST_F(VmaectlTest, ExitCodesNameTheProblem) {
   std::string id = SubmitOk();
   EXPECT_EQ(Ctl({"cancel", id}, &out, kBob), kAuth);
   EXPECT_EQ(Ctl({"resume", id}, &out), kPrecondition);
+  // The health check needs no token.
+  EXPECT_EQ(Ctl({"health"}, &out, ""), kOk) << out;
+  EXPECT_THAT(out, HasSubstr("SERVING"));
   // Unknown verb: usage.
   EXPECT_EQ(Ctl({"frobnicate"}, &out), kUsage);
 }
