@@ -214,7 +214,9 @@ int RunDescribe(Context& ctx) {
                           ? absl::StrCat(FormatTimestamp(event.time()), " (",
                                          FormatTimestampAge(event.time(), now), " ago)")
                           : "-",
-                      JobStateName(c.from()), JobStateName(c.to()), absl::StrCat(c.attempt()),
+                      c.from() == v1::JOB_STATE_UNSPECIFIED ? std::string("-")
+                                                            : JobStateName(c.from()),
+                      JobStateName(c.to()), absl::StrCat(c.attempt()),
                       c.reason().empty() ? "-" : c.reason()});
     }
     for (absl::string_view line : absl::StrSplit(history.Render(), '\n', absl::SkipEmpty())) {

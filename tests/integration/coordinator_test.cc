@@ -724,6 +724,83 @@ TEST_F(CoordinatorTest, ExportsPrometheusMetrics) {
   EXPECT_THAT(body, ::testing::Not(HasSubstr(absl::StrCat("vmae_job_loss{job=\"", job.id()))));
 }
 
+TEST_F(CoordinatorTest, HigherPriorityJobPreemptsThroughCheckpointAndRequeue) {
+  vmae::v1::Job low, high;
+  ASSERT_TRUE(Submit(JobYaml("low", 1), &low).ok());
+  auto agent = Agent("agent-a", 1);
+  auto a = agent->WaitAssignment(10000);
+  ASSERT_TRUE(a.has_value());
+  ASSERT_EQ(a->job_id(), low.id());
+  ASSERT_TRUE(Submit(JobYaml("high", 1) + "  priority: 10\n", &high).ok());
+  auto stop = agent->WaitStop(5000);
+  ASSERT_TRUE(stop.has_value());
+  EXPECT_EQ(stop->job_id(), low.id());
+  EXPECT_EQ(stop->reason(), vmae::v1::STOP_REASON_PAUSE);
+  EXPECT_EQ(Get(low.id()).state(), vmae::v1::JOB_STATE_PAUSING);
+  ASSERT_TRUE(agent->Upload(low.id(), a->attempt(), 3, {{"model.safetensors", "w3"}}).ok());
+  agent->StopRanks(low.id());
+  auto b = agent->WaitAssignment(10000);
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->job_id(), high.id());
+  vmae::v1::Job requeued = Get(low.id());
+  EXPECT_EQ(requeued.state(), vmae::v1::JOB_STATE_QUEUED);  // requeued, not paused
+  EXPECT_EQ(requeued.restarts(), 0);                          // and not a failure
+  // When the high-priority job ends, the low one resumes from its checkpoint.
+  agent->SendDone(high.id(), b->attempt(), 1);
+  auto c = agent->WaitAssignment(10000);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->job_id(), low.id());
+  EXPECT_EQ(c->resume_checkpoint(), absl::StrCat(low.id(), "-s3"));
+}
+
+TEST_F(CoordinatorTest, InitFromIsResolvedAtSubmissionAndPinnedAgainstGc) {
+  vmae::v1::Job pre, fine;
+  ASSERT_TRUE(Submit(JobYaml("pre", 1, /*keep_last=*/1), &pre).ok());
+  auto agent = Agent("agent-a", 1);
+  auto a = agent->WaitAssignment(10000);
+  ASSERT_TRUE(a.has_value());
+  ASSERT_TRUE(agent->Upload(pre.id(), a->attempt(), 5, {{"model.safetensors", "w5"}}).ok());
+  std::string finetune = absl::StrCat(R"(kind: finetune
+name: fine
+model: {arch: vit_small, num_classes: 4, num_frames: 4, image_size: 32}
+finetune: {init_from: "job://)", pre.id(), R"(/latest"}
+data: {root: /tmp, train: train.txt, val: val.txt}
+resources: {device: cpu, workers: 1}
+)");
+  ASSERT_TRUE(Submit(finetune, &fine).ok());
+  EXPECT_EQ(fine.resolved_init_checkpoint(), absl::StrCat(pre.id(), "-s5"));
+  // Newer checkpoints with keep_last 1 would delete s5, but it is pinned.
+  ASSERT_TRUE(agent->Upload(pre.id(), a->attempt(), 10, {{"model.safetensors", "w10"}}).ok());
+  ASSERT_TRUE(agent->Upload(pre.id(), a->attempt(), 15, {{"model.safetensors", "w15"}}).ok());
+  vmae::v1::JobRef ref;
+  ref.set_job_id(pre.id());
+  vmae::v1::ListCheckpointsResponse resp;
+  grpc::ClientContext ctx;
+  Authorize(&ctx, kAliceToken);
+  ASSERT_TRUE(jobs_->ListCheckpoints(&ctx, ref, &resp).ok());
+  std::vector<int64_t> steps;
+  for (const auto& c : resp.checkpoints()) steps.push_back(c.step());
+  EXPECT_THAT(steps, ::testing::ElementsAre(5, 15));
+  EXPECT_TRUE(resp.checkpoints(0).pinned());
+  // A reference to a job without checkpoints is refused at submission.
+  vmae::v1::Job empty, bad;
+  ASSERT_TRUE(Submit(JobYaml("empty", 1), &empty).ok());
+  std::string dangling = absl::StrReplaceAll(finetune, {{pre.id(), empty.id()}});
+  grpc::Status s = Submit(dangling, &bad);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), HasSubstr("no checkpoint yet"));
+}
+
+TEST_F(CoordinatorTest, SigtermShutsDownCleanlyAndKeepsState) {
+  vmae::v1::Job job;
+  ASSERT_TRUE(Submit(JobYaml("durable", 1), &job).ok());
+  EXPECT_EQ(coordinator_->Stop(), 0);
+  StartCoordinator();
+  vmae::v1::Job back = Get(job.id());
+  EXPECT_EQ(back.state(), vmae::v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(back.name(), "durable");
+}
+
 // Start-up failures: each leaves its input untouched and says why.
 class CoordinatorStartupTest : public ::testing::Test {
  protected:
