@@ -192,5 +192,42 @@ TEST_F(VmaectlTest, WatchFollowsAJobToSuccessAndDownloadVerifies) {
   EXPECT_FALSE(std::filesystem::exists(dest + "/model.safetensors.part"));
 }
 
+// TLS end to end: a self-signed certificate for 127.0.0.1, the coordinator
+// listening beyond loopback (allowed only with TLS and both kinds of token),
+// vmaectl trusting the certificate through --tls-ca.
+TEST(VmaectlTlsTest, TalksOverTlsAndRefusesAnUntrustedServer) {
+  TempDir dir;
+  std::string out;
+  ASSERT_EQ(RunCommand({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", dir.path() + "/key.pem", "-out", dir.path() + "/cert.pem"},
+                       &out),
+            0)
+      << out;
+  WriteFile(dir.path() + "/tokens", absl::StrCat(kAlice, " alice user\n"));
+  CoordinatorConfig cfg;
+  cfg.state_dir = dir.path();
+  cfg.tokens_file = dir.path() + "/tokens";
+  cfg.join_token = kJoin;
+  cfg.extra = {"--listen=0.0.0.0:0", "--tls-cert=" + dir.path() + "/cert.pem",
+               "--tls-key=" + dir.path() + "/key.pem"};
+  CoordinatorProcess coordinator(cfg);
+  std::string error;
+  ASSERT_TRUE(coordinator.Start(&error)) << error;
+  std::vector<std::string> base = {BinaryPath("vmaectl"), "--server", coordinator.address(),
+                                   "--token", kAlice};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv = base;
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return argv;
+  };
+  EXPECT_EQ(RunCommand(with({"--tls-ca", dir.path() + "/cert.pem", "list"}), &out,
+                       {"VMAE_SERVER=", "VMAE_TOKEN="}),
+            kOk)
+      << out;
+  // Without trusting the certificate (plaintext to a TLS port) nothing works.
+  EXPECT_NE(RunCommand(with({"list"}), &out, {"VMAE_SERVER=", "VMAE_TOKEN="}), kOk);
+}
+
 }  // namespace
 }  // namespace vmae::testing
