@@ -93,6 +93,15 @@ class Coordinator {
   // Resolves "latest", "best", "" or an id to a committed checkpoint.
   absl::StatusOr<vmae::v1::CheckpointInfo> ResolveCheckpoint(const std::string& job_id,
                                                              const std::string& which);
+  // A file ready to stream: what the client is told, and where it lies.
+  struct FileToSend {
+    vmae::v1::CheckpointFile file;
+    std::string path;
+  };
+  // The files of a checkpoint in the requested format. Hugging Face exports
+  // are made once per checkpoint (under state_dir/exports) and reused.
+  absl::StatusOr<std::vector<FileToSend>> FilesForDownload(const vmae::v1::CheckpointInfo& info,
+                                                           vmae::v1::CheckpointFormat format);
   // Path of one file of a committed checkpoint.
   std::string CheckpointFilePath(const vmae::v1::CheckpointInfo& info,
                                  const std::string& file) const;

@@ -2,13 +2,16 @@
 // every file is complete and its SHA-256 verified), keep_last GC that
 // deletes files before rows and is idempotent, job:// references.
 #include <algorithm>
+#include <filesystem>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/checkpoint/hf_export.h"
 #include "common/logging.h"
+#include "common/sha256.h"
 #include "common/status_macros.h"
 #include "google/protobuf/util/time_util.h"
 #include "server/coordinator.h"
@@ -111,6 +114,83 @@ absl::StatusOr<CheckpointInfo> Coordinator::ResolveCheckpoint(const std::string&
   return absl::NotFoundError(absl::StrCat("checkpoint '", which, "' of job ", job_id,
                                           " not found; list them with 'vmaectl checkpoints ",
                                           job_id, "'"));
+}
+
+namespace {
+
+// The export's architecture comes from the job's resolved spec.
+checkpoint::HfConfigInputs HfInputsFromSpec(const vmae::v1::JobSpec& spec) {
+  checkpoint::HfConfigInputs cfg;
+  const auto& m = spec.model();
+  cfg.kind = spec.kind() == vmae::v1::JOB_KIND_FINETUNE ? checkpoint::ModelKind::kFinetune
+                                                          : checkpoint::ModelKind::kPretrain;
+  cfg.hidden_size = m.embed_dim();
+  cfg.depth = m.depth();
+  cfg.heads = m.num_heads();
+  cfg.mlp_ratio = m.mlp_ratio();
+  cfg.patch_size = m.patch_size();
+  cfg.tubelet_size = m.tubelet_size();
+  cfg.num_frames = m.num_frames();
+  cfg.image_size = m.image_size();
+  cfg.decoder_hidden_size = m.decoder_embed_dim();
+  cfg.decoder_depth = m.decoder_depth();
+  cfg.decoder_heads = m.decoder_num_heads();
+  cfg.num_classes = m.num_classes();
+  cfg.use_mean_pooling = m.use_mean_pooling();
+  cfg.normalize_target = spec.pretrain().normalize_target();
+  return cfg;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<Coordinator::FileToSend>> Coordinator::FilesForDownload(
+    const CheckpointInfo& info, vmae::v1::CheckpointFormat format) {
+  std::vector<FileToSend> out;
+  if (format != vmae::v1::CHECKPOINT_FORMAT_HUGGINGFACE) {
+    for (const auto& f : info.files()) out.push_back({f, CheckpointFilePath(info, f.name())});
+    return out;
+  }
+  vmae::v1::JobSpec spec;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    VMAE_ASSIGN_OR_RETURN(JobEntry * e, FindOrNotFound(info.job_id()));
+    spec = e->job.spec();
+  }
+  namespace fs = std::filesystem;
+  const std::string dir = absl::StrCat(options_.state_dir, "/exports/", info.id(), "-hf");
+  const std::vector<std::string> names = {"model.safetensors", "config.json"};
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    const std::string native = CheckpointFilePath(info, "model.safetensors");
+    if (!fs::exists(native, ec)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "checkpoint ", info.id(), " has no model.safetensors; download it in native format"));
+    }
+    // Export into a temporary folder, then rename: a crash never leaves a
+    // half-written export that a later download would serve.
+    const std::string tmp = dir + ".tmp";
+    fs::remove_all(tmp, ec);
+    fs::create_directories(tmp, ec);
+    absl::Status s = checkpoint::ExportToHuggingFace(native, HfInputsFromSpec(spec), tmp);
+    if (!s.ok()) {
+      fs::remove_all(tmp, ec);
+      return absl::Status(s.code(), absl::StrCat("Hugging Face export of ", info.id(), ": ",
+                                                 s.message()));
+    }
+    fs::rename(tmp, dir, ec);
+    if (ec) return absl::InternalError(absl::StrCat("cannot move export into ", dir));
+  }
+  for (const std::string& name : names) {
+    std::string path = absl::StrCat(dir, "/", name);
+    VMAE_ASSIGN_OR_RETURN(std::string digest, Sha256File(path));
+    FileToSend f;
+    f.file.set_name(name);
+    f.file.set_size(static_cast<int64_t>(fs::file_size(path, ec)));
+    f.file.set_sha256(digest);
+    f.path = path;
+    out.push_back(std::move(f));
+  }
+  return out;
 }
 
 std::string Coordinator::CheckpointFilePath(const CheckpointInfo& info,

@@ -107,17 +107,15 @@ grpc::Status JobServiceImpl::ListCheckpoints(grpc::ServerContext* ctx, const vma
   });
 }
 
-grpc::Status StreamCheckpointFiles(Coordinator* coordinator, const vmae::v1::CheckpointInfo& info,
+grpc::Status StreamCheckpointFiles(const std::vector<Coordinator::FileToSend>& files,
                                    grpc::ServerContext* ctx,
                                    grpc::ServerWriter<vmae::v1::DownloadChunk>* writer) {
   std::vector<char> buf(kChunk);
-  for (const auto& f : info.files()) {
-    std::string path = coordinator->CheckpointFilePath(info, f.name());
+  for (const auto& [f, path] : files) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
       return grpc::Status(grpc::StatusCode::DATA_LOSS,
-                          absl::StrCat("checkpoint file ", f.name(), " of ", info.id(),
-                                       " is missing on the coordinator"));
+                          absl::StrCat("checkpoint file ", f.name(), " is missing on the coordinator"));
     }
     vmae::v1::DownloadChunk header;
     *header.mutable_file() = f;
@@ -149,14 +147,11 @@ grpc::Status JobServiceImpl::DownloadCheckpoint(grpc::ServerContext* ctx,
   if (!who.ok()) return ToGrpcStatus(who.status());
   auto job = coordinator_->Snapshot(req->job_id());
   if (!job.ok()) return ToGrpcStatus(job.status());
-  if (req->format() == vmae::v1::CHECKPOINT_FORMAT_HUGGINGFACE) {
-    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                        "Hugging Face export is done by the engine: download the native checkpoint, "
-                        "then run 'vmae convert CKPT OUT --to hf'");
-  }
   auto info = coordinator_->ResolveCheckpoint(req->job_id(), req->checkpoint());
   if (!info.ok()) return ToGrpcStatus(info.status());
-  return StreamCheckpointFiles(coordinator_, *info, ctx, writer);
+  auto files = coordinator_->FilesForDownload(*info, req->format());
+  if (!files.ok()) return ToGrpcStatus(files.status());
+  return StreamCheckpointFiles(*files, ctx, writer);
 }
 
 grpc::Status JobServiceImpl::StreamLogs(grpc::ServerContext* ctx,

@@ -49,7 +49,7 @@ class JobServiceImpl final
 
 // Streams a checkpoint's files: a header per file, then 1 MiB chunks.
 // Shared by DownloadCheckpoint and FetchCheckpoint.
-grpc::Status StreamCheckpointFiles(Coordinator* coordinator, const vmae::v1::CheckpointInfo& info,
+grpc::Status StreamCheckpointFiles(const std::vector<Coordinator::FileToSend>& files,
                                    grpc::ServerContext* ctx,
                                    grpc::ServerWriter<vmae::v1::DownloadChunk>* writer);
 

@@ -124,7 +124,9 @@ grpc::Status WorkerServiceImpl::FetchCheckpoint(grpc::ServerContext* ctx,
   VMAE_AUTH_AGENT(ctx);
   auto info = coordinator_->CheckpointForFetch(req->checkpoint());
   if (!info.ok()) return ToGrpcStatus(info.status());
-  return StreamCheckpointFiles(coordinator_, *info, ctx, writer);
+  auto files = coordinator_->FilesForDownload(*info, vmae::v1::CHECKPOINT_FORMAT_NATIVE);
+  if (!files.ok()) return ToGrpcStatus(files.status());
+  return StreamCheckpointFiles(*files, ctx, writer);
 }
 
 }  // namespace vmae::server

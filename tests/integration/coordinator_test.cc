@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -17,7 +18,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "common/checkpoint/hf_export.h"
+#include "common/checkpoint/hf_name_map.h"
+#include "common/checkpoint/safetensors.h"
 #include "common/sha256.h"
+#include "nlohmann/json.hpp"
 #include "gmock/gmock.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
@@ -799,6 +804,84 @@ TEST_F(CoordinatorTest, SigtermShutsDownCleanlyAndKeepsState) {
   vmae::v1::Job back = Get(job.id());
   EXPECT_EQ(back.state(), vmae::v1::JOB_STATE_QUEUED);
   EXPECT_EQ(back.name(), "durable");
+}
+
+TEST_F(CoordinatorTest, DownloadsAHuggingFaceExportOfANativeCheckpoint) {
+  vmae::v1::Job job;
+  ASSERT_TRUE(Submit(JobYaml("hf", 1), &job).ok());
+  auto agent = Agent("agent-a", 1);
+  auto a = agent->WaitAssignment(10000);
+  ASSERT_TRUE(a.has_value());
+  // A native pre-training checkpoint of JobYaml's model (64 wide, depth 2,
+  // decoder 32 wide, depth 1), qkv row i filled with the value i.
+  checkpoint::HfConfigInputs cfg;
+  cfg.hidden_size = 64;
+  cfg.depth = 2;
+  cfg.heads = 2;
+  cfg.decoder_hidden_size = 32;
+  cfg.decoder_depth = 1;
+  cfg.decoder_heads = 1;
+  auto dims = checkpoint::DimsFromConfig(cfg);
+  ASSERT_TRUE(dims.ok()) << dims.status();
+  checkpoint::SafetensorsWriter writer;
+  for (const auto& t : checkpoint::ExpectedTensors(*dims)) {
+    int64_t n = 1;
+    for (int64_t d : t.shape) n *= d;
+    std::vector<float> v(static_cast<size_t>(n));
+    int64_t cols = t.shape.size() == 2 ? t.shape[1] : 1;
+    for (int64_t i = 0; i < n; ++i) v[i] = static_cast<float>(i / cols);
+    writer.Add(t.native_name, "F32", t.shape,
+               std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)));
+  }
+  writer.Add("optimizer.exp_avg.mask_token", "F32", {1, 1, 32}, std::string(32 * 4, '\0'));
+  writer.SetMetadata(checkpoint::kMetadataKindKey, "pretrain");
+  std::string native_path = dir_.path() + "/native.safetensors";
+  ASSERT_TRUE(writer.WriteAtomically(native_path).ok());
+  ASSERT_TRUE(agent->Upload(job.id(), a->attempt(), 2,
+                            {{"model.safetensors", ReadFileOrDie(native_path)},
+                             {"manifest.json", "{}"}})
+                  .ok());
+
+  vmae::v1::DownloadCheckpointRequest req;
+  req.set_job_id(job.id());
+  req.set_format(vmae::v1::CHECKPOINT_FORMAT_HUGGINGFACE);
+  grpc::ClientContext ctx;
+  Authorize(&ctx, kAliceToken, 30);
+  auto reader = jobs_->DownloadCheckpoint(&ctx, req);
+  std::map<std::string, std::string> files, digests;
+  std::string current;
+  vmae::v1::DownloadChunk chunk;
+  while (reader->Read(&chunk)) {
+    if (chunk.has_file()) {
+      current = chunk.file().name();
+      digests[current] = chunk.file().sha256();
+    } else {
+      files[current] += chunk.data();
+    }
+  }
+  grpc::Status s = reader->Finish();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(files.count("config.json"), 1u);
+  EXPECT_EQ(digests["model.safetensors"], Sha256Hex(files["model.safetensors"]));
+  auto config = nlohmann::json::parse(files["config.json"]);
+  EXPECT_EQ(config["hidden_size"], 64);
+  EXPECT_EQ(config["num_hidden_layers"], 2);
+  EXPECT_EQ(config["decoder_hidden_size"], 32);
+  EXPECT_EQ(config["use_mean_pooling"], false);
+  std::string hf_path = dir_.path() + "/hf.safetensors";
+  WriteFile(hf_path, files["model.safetensors"]);
+  auto hf = checkpoint::SafetensorsFile::Open(hf_path);
+  ASSERT_TRUE(hf.ok()) << hf.status();
+  // The key block is rows 64..127 of qkv: its first value is 64.
+  const std::string key = "videomae.encoder.layer.1.attention.attention.key.weight";
+  ASSERT_EQ(hf->tensors().count(key), 1u);
+  EXPECT_EQ(hf->tensors().at(key).shape, (std::vector<int64_t>{64, 64}));
+  auto bytes = hf->ReadBytes(key);
+  ASSERT_TRUE(bytes.ok());
+  float first;
+  std::memcpy(&first, bytes->data(), sizeof(float));
+  EXPECT_EQ(first, 64.0f);
+  for (const auto& [name, info] : hf->tensors()) EXPECT_FALSE(absl::StartsWith(name, "optimizer."));
 }
 
 // Start-up failures: each leaves its input untouched and says why.
