@@ -11,5 +11,7 @@ while [ $# -gt 0 ]; do
   cmake_args+=("$1"); shift
 done
 jobs=${VMAE_JOBS:-$(nproc)}
+# Paths relative to the checkout in ccache keys, so another clone reuses the cache.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
 cmake -S . -B "$build_dir" -G Ninja "${cmake_args[@]}" >/dev/null
 ninja -C "$build_dir" -j "$jobs" "${targets[@]}"
