@@ -30,6 +30,7 @@
 #include "gtest/gtest.h"
 #include "tests/testing/coordinator_process.h"
 #include "tests/testing/fake_agent.h"
+#include "tests/testing/job_yaml.h"
 #include "vmae/v1/job_service.grpc.pb.h"
 
 namespace vmae::testing {
@@ -43,35 +44,15 @@ constexpr char kBobToken[] = "bob-token-0123456789ab";
 constexpr char kAdminToken[] = "admin-token-0123456789";
 constexpr char kJoinToken[] = "join-token-0123456789ab";
 
-// A valid small CPU job; `workers` ranks.
+// A valid small CPU job (tests/testing/job_yaml.h).
 std::string JobYaml(const std::string& name, int workers = 2, int keep_last = 3,
                     int min_workers = -1) {
-  return absl::StrCat(R"(kind: pretrain
-name: )", name, R"(
-model:
-  arch: custom
-  embed_dim: 64
-  depth: 2
-  num_heads: 2
-  decoder_embed_dim: 32
-  decoder_depth: 1
-  decoder_num_heads: 1
-  num_frames: 4
-  image_size: 32
-data:
-  root: /tmp
-  train: train.txt
-optimizer:
-  epochs: 2
-  warmup_epochs: 1
-  batch_size: 2
-checkpoint:
-  every_steps: 5
-  keep_last: )", keep_last, R"(
-resources:
-  device: cpu
-  workers: )", workers, R"(
-  min_workers: )", min_workers < 0 ? workers : min_workers, "\n");
+  SmallJob job;
+  job.name = name;
+  job.workers = workers;
+  job.min_workers = min_workers;
+  job.keep_last = keep_last;
+  return SmallJobYaml(job);
 }
 
 class CoordinatorTest : public ::testing::Test {
@@ -146,6 +127,46 @@ class CoordinatorTest : public ::testing::Test {
     grpc::ClientContext ctx;
     Authorize(&ctx, token);
     return (jobs_.get()->*fn)(&ctx, ref, out);
+  }
+
+  vmae::v1::ListCheckpointsResponse Checkpoints(const std::string& job_id) {
+    vmae::v1::JobRef ref;
+    ref.set_job_id(job_id);
+    vmae::v1::ListCheckpointsResponse resp;
+    grpc::ClientContext ctx;
+    Authorize(&ctx, kAliceToken);
+    grpc::Status s = jobs_->ListCheckpoints(&ctx, ref, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp;
+  }
+
+  // Downloads a job's latest checkpoint: file name -> bytes, and the
+  // SHA-256 each file was announced with.
+  struct Downloaded {
+    grpc::Status status;
+    std::map<std::string, std::string> files, digests;
+  };
+  Downloaded Download(const std::string& job_id, vmae::v1::CheckpointFormat format) {
+    vmae::v1::DownloadCheckpointRequest req;
+    req.set_job_id(job_id);
+    req.set_format(format);
+    grpc::ClientContext ctx;
+    Authorize(&ctx, kAliceToken, 30);
+    auto reader = jobs_->DownloadCheckpoint(&ctx, req);
+    Downloaded d;
+    std::string current;
+    vmae::v1::DownloadChunk chunk;
+    while (reader->Read(&chunk)) {
+      if (chunk.has_file()) {
+        current = chunk.file().name();
+        d.digests[current] = chunk.file().sha256();
+      } else {
+        EXPECT_LE(chunk.data().size(), 1u << 20);
+        d.files[current] += chunk.data();
+      }
+    }
+    d.status = reader->Finish();
+    return d;
   }
 
   std::vector<vmae::v1::JobEvent> Watch(const std::string& id, int64_t after, int max_events,
@@ -348,28 +369,11 @@ TEST_F(CoordinatorTest, RunsAJobThroughStepsCheckpointsAndSuccess) {
   EXPECT_EQ(mresp.points(2).step(), 5);
 
   // Download: bytes and SHA-256 as uploaded.
-  vmae::v1::DownloadCheckpointRequest dreq;
-  dreq.set_job_id(job.id());
-  grpc::ClientContext dctx;
-  Authorize(&dctx, kAliceToken, 30);
-  auto reader = jobs_->DownloadCheckpoint(&dctx, dreq);
-  std::map<std::string, std::string> files;
-  std::map<std::string, std::string> digests;
-  std::string current;
-  vmae::v1::DownloadChunk chunk;
-  while (reader->Read(&chunk)) {
-    if (chunk.has_file()) {
-      current = chunk.file().name();
-      digests[current] = chunk.file().sha256();
-    } else {
-      EXPECT_LE(chunk.data().size(), 1u << 20);
-      files[current] += chunk.data();
-    }
-  }
-  ASSERT_TRUE(reader->Finish().ok());
-  EXPECT_EQ(files["model.safetensors"], weights);
-  EXPECT_EQ(digests["model.safetensors"], Sha256Hex(weights));
-  EXPECT_EQ(files["manifest.json"], "{}");
+  Downloaded d = Download(job.id(), vmae::v1::CHECKPOINT_FORMAT_NATIVE);
+  ASSERT_TRUE(d.status.ok()) << d.status.error_message();
+  EXPECT_EQ(d.files["model.safetensors"], weights);
+  EXPECT_EQ(d.digests["model.safetensors"], Sha256Hex(weights));
+  EXPECT_EQ(d.files["manifest.json"], "{}");
 
   // Logs persisted per rank.
   vmae::v1::StreamLogsRequest lreq;
@@ -531,12 +535,7 @@ TEST_F(CoordinatorTest, KeepLastDeletesOldCheckpointFilesAndRows) {
   for (auto [step, acc] : top1) {
     ASSERT_TRUE(agent->Upload(job.id(), a->attempt(), step, {{"model.safetensors", "w"}}, acc).ok());
   }
-  vmae::v1::JobRef ref;
-  ref.set_job_id(job.id());
-  vmae::v1::ListCheckpointsResponse resp;
-  grpc::ClientContext ctx;
-  Authorize(&ctx, kAliceToken);
-  ASSERT_TRUE(jobs_->ListCheckpoints(&ctx, ref, &resp).ok());
+  vmae::v1::ListCheckpointsResponse resp = Checkpoints(job.id());
   std::vector<int64_t> steps;
   for (const auto& c : resp.checkpoints()) steps.push_back(c.step());
   EXPECT_THAT(steps, ::testing::ElementsAre(10, 20, 25));
@@ -558,15 +557,7 @@ TEST_F(CoordinatorTest, UploadIsInvisibleUntilCompleteAndResumes) {
   auto partial = agent->Upload(job.id(), a->attempt(), 3, {{"model.safetensors", data}}, 0, 1 << 20);
   ASSERT_TRUE(partial.ok()) << partial.status();
   EXPECT_FALSE(partial->committed());
-  vmae::v1::JobRef ref;
-  ref.set_job_id(job.id());
-  vmae::v1::ListCheckpointsResponse resp;
-  {
-    grpc::ClientContext ctx;
-    Authorize(&ctx, kAliceToken);
-    ASSERT_TRUE(jobs_->ListCheckpoints(&ctx, ref, &resp).ok());
-    EXPECT_EQ(resp.checkpoints_size(), 0);
-  }
+  EXPECT_EQ(Checkpoints(job.id()).checkpoints_size(), 0);
   auto rest = agent->Upload(job.id(), a->attempt(), 3, {{"model.safetensors", data}});
   ASSERT_TRUE(rest.ok()) << rest.status();
   EXPECT_TRUE(rest->committed());
@@ -777,12 +768,7 @@ resources: {device: cpu, workers: 1}
   // Newer checkpoints with keep_last 1 would delete s5, but it is pinned.
   ASSERT_TRUE(agent->Upload(pre.id(), a->attempt(), 10, {{"model.safetensors", "w10"}}).ok());
   ASSERT_TRUE(agent->Upload(pre.id(), a->attempt(), 15, {{"model.safetensors", "w15"}}).ok());
-  vmae::v1::JobRef ref;
-  ref.set_job_id(pre.id());
-  vmae::v1::ListCheckpointsResponse resp;
-  grpc::ClientContext ctx;
-  Authorize(&ctx, kAliceToken);
-  ASSERT_TRUE(jobs_->ListCheckpoints(&ctx, ref, &resp).ok());
+  vmae::v1::ListCheckpointsResponse resp = Checkpoints(pre.id());
   std::vector<int64_t> steps;
   for (const auto& c : resp.checkpoints()) steps.push_back(c.step());
   EXPECT_THAT(steps, ::testing::ElementsAre(5, 15));
@@ -842,25 +828,10 @@ TEST_F(CoordinatorTest, DownloadsAHuggingFaceExportOfANativeCheckpoint) {
                              {"manifest.json", "{}"}})
                   .ok());
 
-  vmae::v1::DownloadCheckpointRequest req;
-  req.set_job_id(job.id());
-  req.set_format(vmae::v1::CHECKPOINT_FORMAT_HUGGINGFACE);
-  grpc::ClientContext ctx;
-  Authorize(&ctx, kAliceToken, 30);
-  auto reader = jobs_->DownloadCheckpoint(&ctx, req);
-  std::map<std::string, std::string> files, digests;
-  std::string current;
-  vmae::v1::DownloadChunk chunk;
-  while (reader->Read(&chunk)) {
-    if (chunk.has_file()) {
-      current = chunk.file().name();
-      digests[current] = chunk.file().sha256();
-    } else {
-      files[current] += chunk.data();
-    }
-  }
-  grpc::Status s = reader->Finish();
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  Downloaded d = Download(job.id(), vmae::v1::CHECKPOINT_FORMAT_HUGGINGFACE);
+  ASSERT_TRUE(d.status.ok()) << d.status.error_message();
+  auto& files = d.files;
+  auto& digests = d.digests;
   ASSERT_EQ(files.count("config.json"), 1u);
   EXPECT_EQ(digests["model.safetensors"], Sha256Hex(files["model.safetensors"]));
   auto config = nlohmann::json::parse(files["config.json"]);

@@ -14,6 +14,7 @@
 #include "nlohmann/json.hpp"
 #include "tests/testing/coordinator_process.h"
 #include "tests/testing/fake_agent.h"
+#include "tests/testing/job_yaml.h"
 
 namespace vmae::testing {
 namespace {
@@ -43,29 +44,11 @@ class VmaectlTest : public ::testing::Test {
     std::string error;
     ASSERT_TRUE(coordinator_->Start(&error)) << error;
     job_file_ = dir_.path() + "/job.yaml";
-    WriteFile(job_file_, R"(kind: pretrain
-name: cli-demo
-model:
-  arch: custom
-  embed_dim: 64
-  depth: 2
-  num_heads: 2
-  decoder_embed_dim: 32
-  decoder_depth: 1
-  decoder_num_heads: 1
-  num_frames: 4
-  image_size: 32
-data:
-  root: /tmp
-  train: train.txt
-optimizer:
-  epochs: 1
-  warmup_epochs: 0
-  batch_size: 2
-resources:
-  device: cpu
-  workers: 1
-)");
+    SmallJob job;
+    job.name = "cli-demo";
+    job.epochs = 1;
+    job.workers = 1;
+    WriteFile(job_file_, SmallJobYaml(job));
   }
 
   // Runs vmaectl against the test coordinator as `token`.
