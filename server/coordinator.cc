@@ -88,7 +88,7 @@ Coordinator::~Coordinator() { Shutdown(); }
 
 absl::Status Coordinator::Load() {
   VMAE_ASSIGN_OR_RETURN(std::vector<Job> jobs, store_->LoadJobs());
-  absl::MutexLock lock(&mu_);
+  WriteLock lock(this);
   int active = 0;
   for (Job& job : jobs) {
     auto e = std::make_unique<JobEntry>();
@@ -116,19 +116,34 @@ absl::Status Coordinator::Load() {
 
 void Coordinator::Loop() {
   int64_t next_tick = 0;
-  while (!stop_.WaitForNotificationWithTimeout(absl::Milliseconds(options_.flush_ms))) {
-    absl::Status s = store_->Flush().status();
-    if (!s.ok()) LogError(absl::StrCat("group commit failed (will retry): ", s.message()));
+  int64_t next_flush = 0;
+  while (!stop_.HasBeenNotified()) {
+    bool woken = false;
+    {
+      absl::MutexLock lock(&wake_mu_);
+      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(wake_mu_) { return wake_; };
+      wake_mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(options_.flush_ms));
+      woken = wake_;
+      wake_ = false;
+    }
     int64_t now = clock_->MonotonicMillis();
+    if (now >= next_flush) {
+      absl::Status s = store_->Flush().status();
+      if (!s.ok()) LogError(absl::StrCat("group commit failed (will retry): ", s.message()));
+      next_flush = now + options_.flush_ms;
+    }
     if (now >= next_tick) {
       Tick();
       next_tick = now + std::min<int64_t>(500, options_.heartbeat_ms);
+    } else if (woken) {
+      WriteLock lock(this);
+      ScheduleLocked();
     }
   }
 }
 
 void Coordinator::Tick() {
-  absl::MutexLock lock(&mu_);
+  WriteLock lock(this);
   int64_t now = clock_->MonotonicMillis();
   CheckAgentsLocked(now);
   CheckJobsLocked(now);
@@ -140,10 +155,14 @@ absl::Status Coordinator::Flush() { return store_->Flush().status(); }
 
 void Coordinator::Shutdown() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
+  {
+    absl::MutexLock lock(&wake_mu_);
+    wake_ = true;  // wake the loop so it sees stop_
+  }
   if (loop_.joinable()) loop_.join();
   hub_->CloseAll();
   {
-    absl::MutexLock lock(&mu_);
+    WriteLock lock(this);
     for (auto& [id, a] : agents_) {
       if (a->session) a->session->Close();
     }
@@ -179,7 +198,31 @@ JobEvent Coordinator::NewEventLocked(JobEntry& e) {
 
 void Coordinator::PublishBufferedLocked(JobEntry& e, JobEvent ev) {
   store_->BufferEvent(ev);
-  hub_->Publish(ev);
+  PublishLocked(std::move(ev));
+}
+
+void Coordinator::PublishLocked(JobEvent ev) {
+  absl::MutexLock lock(&outbox_mu_);
+  outbox_.push_back(std::move(ev));
+}
+
+void Coordinator::DrainOutbox() {
+  absl::MutexLock drain(&drain_mu_);
+  while (true) {
+    std::deque<JobEvent> batch;
+    {
+      absl::MutexLock lock(&outbox_mu_);
+      batch.swap(outbox_);
+    }
+    if (batch.empty()) return;
+    for (const JobEvent& ev : batch) hub_->Publish(ev);
+  }
+}
+
+void Coordinator::RequestSchedule() {
+  schedule_dirty_ = true;
+  absl::MutexLock lock(&wake_mu_);
+  wake_ = true;
 }
 
 void Coordinator::LogJobLocked(JobEntry& e, const std::string& text) {
@@ -226,9 +269,9 @@ absl::Status Coordinator::TransitionLocked(JobEntry& e, JobState to, const std::
   }
   LogLine(LogLevel::kInfo, LogContext{e.job.id(), -1, e.job.attempt()},
           absl::StrCat(StateName(from), " -> ", StateName(to), ": ", reason));
-  hub_->Publish(ev);
+  PublishLocked(ev);
   if (IsTerminal(to)) OnTerminalLocked(e);
-  schedule_dirty_ = true;
+  RequestSchedule();
   return absl::OkStatus();
 }
 
@@ -367,7 +410,7 @@ absl::StatusOr<Job> Coordinator::SubmitJob(const Principal& who,
   }
   VMAE_RETURN_IF_ERROR(jobspec::ValidateDataPaths(spec, options_.data_roots, false));
 
-  absl::MutexLock lock(&mu_);
+  WriteLock lock(this);
   std::string idem;
   if (!req.idempotency_key().empty()) {
     idem = who.user + std::string(1, '\0') + req.idempotency_key();
@@ -439,10 +482,9 @@ absl::StatusOr<Job> Coordinator::SubmitJob(const Principal& who,
          absl::StrCat("submitted by ", who.user, ": ", job.name(), " (",
                       vmae::v1::JobKind_Name(spec.kind()), ", ", spec.resources().workers(),
                       " workers)"));
-  hub_->Publish(ev);
+  PublishLocked(ev);
   jobs_[job.id()] = std::move(e);
-  schedule_dirty_ = true;
-  ScheduleLocked();
+  RequestSchedule();
   return jobs_[job.id()]->job;
 }
 
@@ -517,7 +559,7 @@ absl::StatusOr<vmae::v1::ListJobsResponse> Coordinator::ListJobs(
 }
 
 absl::StatusOr<Job> Coordinator::CancelJob(const Principal& who, const vmae::v1::JobRef& ref) {
-  absl::MutexLock lock(&mu_);
+  WriteLock lock(this);
   VMAE_ASSIGN_OR_RETURN(JobEntry * e, FindOrNotFound(ref.job_id()));
   VMAE_RETURN_IF_ERROR(CheckOwner(who, e->job.owner(), e->job.id()));
   std::string reason = ref.reason().empty() ? absl::StrCat("cancelled by ", who.user)
@@ -541,7 +583,7 @@ absl::StatusOr<Job> Coordinator::CancelJob(const Principal& who, const vmae::v1:
 }
 
 absl::StatusOr<Job> Coordinator::PauseJob(const Principal& who, const vmae::v1::JobRef& ref) {
-  absl::MutexLock lock(&mu_);
+  WriteLock lock(this);
   VMAE_ASSIGN_OR_RETURN(JobEntry * e, FindOrNotFound(ref.job_id()));
   VMAE_RETURN_IF_ERROR(CheckOwner(who, e->job.owner(), e->job.id()));
   std::string reason = absl::StrCat("paused by ", who.user);
@@ -569,7 +611,7 @@ absl::StatusOr<Job> Coordinator::PauseJob(const Principal& who, const vmae::v1::
 }
 
 absl::StatusOr<Job> Coordinator::ResumeJob(const Principal& who, const vmae::v1::JobRef& ref) {
-  absl::MutexLock lock(&mu_);
+  WriteLock lock(this);
   VMAE_ASSIGN_OR_RETURN(JobEntry * e, FindOrNotFound(ref.job_id()));
   VMAE_RETURN_IF_ERROR(CheckOwner(who, e->job.owner(), e->job.id()));
   if (e->job.state() != vmae::v1::JOB_STATE_PAUSED) {
@@ -578,7 +620,7 @@ absl::StatusOr<Job> Coordinator::ResumeJob(const Principal& who, const vmae::v1:
   }
   VMAE_RETURN_IF_ERROR(
       TransitionLocked(*e, vmae::v1::JOB_STATE_QUEUED, absl::StrCat("resumed by ", who.user)));
-  ScheduleLocked();
+  RequestSchedule();
   return e->job;
 }
 

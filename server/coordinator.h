@@ -162,6 +162,31 @@ class Coordinator {
 
   Coordinator(CoordinatorOptions options, std::unique_ptr<JobStore> store,
               CoordinatorMetrics* metrics);
+
+  // Holds mu_ exclusively. On release it hands the events published while
+  // it was held to the watch hub, in sequence order but outside mu_, so a
+  // fan-out to a thousand streams never stalls the other calls.
+  class ABSL_SCOPED_LOCKABLE WriteLock {
+   public:
+    explicit WriteLock(Coordinator* c) ABSL_EXCLUSIVE_LOCK_FUNCTION(c->mu_) : c_(c) {
+      c_->mu_.Lock();
+    }
+    ~WriteLock() ABSL_UNLOCK_FUNCTION() {
+      c_->mu_.Unlock();
+      c_->DrainOutbox();
+    }
+    WriteLock(const WriteLock&) = delete;
+    WriteLock& operator=(const WriteLock&) = delete;
+
+   private:
+    Coordinator* const c_;
+  };
+  // Queues an event (already stored or buffered) for the watch hub.
+  void PublishLocked(vmae::v1::JobEvent ev) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DrainOutbox() ABSL_LOCKS_EXCLUDED(mu_);
+  // Asks the background loop for a scheduling pass: a burst of submits or
+  // registrations costs one pass, not one each.
+  void RequestSchedule() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Load();
   void Loop();
 
@@ -215,6 +240,15 @@ class Coordinator {
   int64_t submit_counter_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t reconcile_until_ms_ ABSL_GUARDED_BY(mu_) = 0;
   bool schedule_dirty_ ABSL_GUARDED_BY(mu_) = true;
+
+  // Events waiting for the hub, in the order their seqs were assigned.
+  absl::Mutex outbox_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::deque<vmae::v1::JobEvent> outbox_ ABSL_GUARDED_BY(outbox_mu_);
+  absl::Mutex drain_mu_;  // one drainer at a time keeps the order
+
+  // Wakes the loop early for a scheduling pass.
+  absl::Mutex wake_mu_;
+  bool wake_ ABSL_GUARDED_BY(wake_mu_) = false;
 
   absl::Mutex kv_mu_;
   absl::CondVar kv_cv_;

@@ -69,7 +69,7 @@ absl::StatusOr<vmae::v1::RegisterResponse> Coordinator::Register(
     }
   }
   VMAE_ASSIGN_OR_RETURN(int64_t epoch, store_->NextCounter("agent_epoch"));
-  absl::MutexLock lock(&mu_);
+  WriteLock lock(this);
   auto& slot = agents_[req.agent_id()];
   if (!slot) slot = std::make_unique<AgentEntry>();
   AgentEntry& a = *slot;
@@ -88,7 +88,7 @@ absl::StatusOr<vmae::v1::RegisterResponse> Coordinator::Register(
   }
   LogInfo(absl::StrCat("agent ", req.agent_id(), " registered (node ", a.info.node(), ", ",
                        req.devices_size(), " ", req.devices(0).kind(), " slots, epoch ", epoch, ")"));
-  schedule_dirty_ = true;
+  RequestSchedule();
   vmae::v1::RegisterResponse resp;
   resp.set_epoch(epoch);
   resp.set_heartbeat_interval_ms(static_cast<int32_t>(options_.heartbeat_ms));
@@ -98,7 +98,7 @@ absl::StatusOr<vmae::v1::RegisterResponse> Coordinator::Register(
 
 absl::StatusOr<std::shared_ptr<Coordinator::AgentSession>> Coordinator::OpenSession(
     const vmae::v1::SessionHello& hello) {
-  absl::MutexLock lock(&mu_);
+  WriteLock lock(this);
   auto it = agents_.find(hello.agent_id());
   if (it == agents_.end()) {
     return absl::FailedPreconditionError(
@@ -114,13 +114,13 @@ absl::StatusOr<std::shared_ptr<Coordinator::AgentSession>> Coordinator::OpenSess
   a.last_seen_ms = clock_->MonotonicMillis();
   a.last_seen_wall_ms = clock_->WallMillis();
   a.lost = false;
-  ScheduleLocked();
+  RequestSchedule();
   return a.session;
 }
 
 void Coordinator::CloseSession(const std::string& agent_id, const std::shared_ptr<AgentSession>& s) {
   s->Close();
-  absl::MutexLock lock(&mu_);
+  WriteLock lock(this);
   auto it = agents_.find(agent_id);
   // The lease decides whether the agent is lost; a dropped stream alone is
   // not a failure (the agent reconnects).
@@ -129,7 +129,7 @@ void Coordinator::CloseSession(const std::string& agent_id, const std::shared_pt
 
 absl::Status Coordinator::OnAgentMessage(const std::string& agent_id, int64_t epoch,
                                          const vmae::v1::AgentMessage& msg) {
-  absl::MutexLock lock(&mu_);
+  WriteLock lock(this);
   auto it = agents_.find(agent_id);
   if (it == agents_.end() || it->second->epoch != epoch) {
     return absl::AbortedError("session superseded by a newer registration; register again");
@@ -139,7 +139,7 @@ absl::Status Coordinator::OnAgentMessage(const std::string& agent_id, int64_t ep
   a.last_seen_wall_ms = clock_->WallMillis();
   if (a.lost) {
     a.lost = false;
-    schedule_dirty_ = true;
+    RequestSchedule();
   }
   switch (msg.payload_case()) {
     case vmae::v1::AgentMessage::kHeartbeat:

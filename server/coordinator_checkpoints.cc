@@ -327,7 +327,7 @@ absl::StatusOr<vmae::v1::UploadState> Coordinator::FinishUpload(const std::strin
 
   int keep_last = 3;
   {
-    absl::MutexLock lock(&mu_);
+    WriteLock lock(this);
     JobEntry* e = FindLocked(rec.info.job_id());
     if (e != nullptr) {
       keep_last = e->job.spec().checkpoint().keep_last();

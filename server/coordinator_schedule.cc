@@ -199,7 +199,7 @@ void Coordinator::ReleaseSlotsLocked(JobEntry& e) {
   }
   e.agents.clear();
   e.confirmed.clear();
-  schedule_dirty_ = true;
+  RequestSchedule();
 }
 
 }  // namespace vmae::server
