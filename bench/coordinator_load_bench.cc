@@ -45,6 +45,7 @@
 #include "bench/load_bench_util.h"
 #include "common/flag_names.h"
 #include "grpcpp/grpcpp.h"
+#include "tests/testing/job_yaml.h"  // header only
 #include "vmae/v1/job_service.grpc.pb.h"
 
 #ifndef VMAE_DEFAULT_COORDINATOR
@@ -99,36 +100,13 @@ int64_t Nanos(Clock::duration d) {
 
 double Ms(Clock::duration d) { return static_cast<double>(Nanos(d)) / 1e6; }
 
-// A small CPU pretraining job the validator accepts (the one of
-// tests/integration/coordinator_test.cc). With no agents it stays QUEUED.
+// A small CPU pretraining job the validator accepts (the tests' one). With
+// no agents it stays QUEUED.
 std::string JobYaml(const std::string& name) {
-  return absl::StrCat(R"(kind: pretrain
-name: )", name, R"(
-model:
-  arch: custom
-  embed_dim: 64
-  depth: 2
-  num_heads: 2
-  decoder_embed_dim: 32
-  decoder_depth: 1
-  decoder_num_heads: 1
-  num_frames: 4
-  image_size: 32
-data:
-  root: /tmp
-  train: train.txt
-optimizer:
-  epochs: 2
-  warmup_epochs: 1
-  batch_size: 2
-checkpoint:
-  every_steps: 5
-  keep_last: 3
-resources:
-  device: cpu
-  workers: 2
-  min_workers: 2
-)");
+  vmae::testing::SmallJob job;
+  job.name = name;
+  job.workers = 2;
+  return vmae::testing::SmallJobYaml(job);
 }
 
 // Channel `index` of a set: a distinct channel argument plus a local
