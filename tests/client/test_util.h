@@ -10,25 +10,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "client/commands/commands.h"
+#include "tests/testing/status_matchers.h"
 
 namespace vmae::client::testing {
 
-inline const absl::Status& StatusOf(const absl::Status& s) { return s; }
-template <typename T>
-const absl::Status& StatusOf(const absl::StatusOr<T>& s) {
-  return s.status();
-}
-
-#ifndef EXPECT_OK
-#define EXPECT_OK(expr)                                     \
-  EXPECT_TRUE(::vmae::client::testing::StatusOf(expr).ok()) \
-      << ::vmae::client::testing::StatusOf(expr)
-#endif
-#ifndef ASSERT_OK
-#define ASSERT_OK(expr)                                     \
-  ASSERT_TRUE(::vmae::client::testing::StatusOf(expr).ok()) \
-      << ::vmae::client::testing::StatusOf(expr)
-#endif
+using ::vmae::testing::IsOk;
+using ::vmae::testing::StatusIs;
+using ::vmae::testing::StatusOf;
 
 // An environment with nothing set.
 inline EnvLookup EmptyEnv() {

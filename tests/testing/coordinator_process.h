@@ -11,21 +11,11 @@
 #include <vector>
 
 #include "grpcpp/grpcpp.h"
+#include "tests/testing/temp_dir.h"
 #include "vmae/v1/job_service.grpc.pb.h"
 #include "vmae/v1/worker_service.grpc.pb.h"
 
 namespace vmae::testing {
-
-// A fresh temporary folder, removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 std::string BinaryPath(const std::string& name);  // ${build}/bin/<name>
 std::string SourcePath(const std::string& rel);   // ${source}/<rel>

@@ -17,52 +17,15 @@
 #include "absl/status/statusor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
 
 namespace vmae::checkpoint::testing {
 
-#define VMAE_CKPT_EXPECT_OK_IMPL_(check, expr)                           \
-  do {                                                                   \
-    const auto& vmae_ckpt_result_ = (expr);                              \
-    check(::vmae::checkpoint::testing::StatusOf(vmae_ckpt_result_).ok()) \
-        << ::vmae::checkpoint::testing::StatusOf(vmae_ckpt_result_);     \
-  } while (0)
-#define EXPECT_OK(expr) VMAE_CKPT_EXPECT_OK_IMPL_(EXPECT_TRUE, expr)
-#define ASSERT_OK(expr) VMAE_CKPT_EXPECT_OK_IMPL_(ASSERT_TRUE, expr)
-
-inline absl::Status StatusOf(const absl::Status& status) { return status; }
-template <typename T>
-absl::Status StatusOf(const absl::StatusOr<T>& status_or) {
-  return status_or.status();
-}
-
-// Matches a Status or StatusOr with `code` whose message contains `text`.
-MATCHER_P2(StatusIs, code, text, "") {
-  const absl::Status status = StatusOf(arg);
-  *result_listener << "status is " << status;
-  return status.code() == code && status.message().find(std::string(text)) != std::string::npos;
-}
-
-// A fresh directory under the test temp dir, removed by the destructor.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = getenv("TEST_TMPDIR");
-    std::string tmpl = std::string(base != nullptr ? base : "/tmp") + "/vmae_ckpt_XXXXXX";
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using ::vmae::testing::IsOk;
+using ::vmae::testing::StatusIs;
+using ::vmae::testing::StatusOf;
+using ::vmae::testing::TempDir;
 
 inline void WriteFile(const std::string& path, const std::string& contents) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

@@ -8,8 +8,13 @@
 #include "absl/status/statusor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 
 namespace vmae::jobspec::testing {
+
+using ::vmae::testing::IsOk;
+using ::vmae::testing::StatusIs;
+using ::vmae::testing::StatusOf;
 
 // The repository root, where configs/ and tests/testdata/ live.
 inline std::string SourceDir() { return VMAE_SOURCE_DIR; }
@@ -37,32 +42,6 @@ data:
   train: train.csv
   val: val.csv
 )";
-
-// Matches a status (or StatusOr) with `code` whose message contains `text`.
-MATCHER_P2(StatusIs, code, text, "") {
-  const absl::Status status = [&]() -> absl::Status {
-    if constexpr (std::is_same_v<std::decay_t<arg_type>, absl::Status>) {
-      return arg;
-    } else {
-      return arg.status();
-    }
-  }();
-  *result_listener << "status is " << status;
-  return status.code() == code &&
-         status.message().find(std::string(text)) != absl::string_view::npos;
-}
-
-MATCHER(IsOk, "") {
-  const absl::Status status = [&]() -> absl::Status {
-    if constexpr (std::is_same_v<std::decay_t<arg_type>, absl::Status>) {
-      return arg;
-    } else {
-      return arg.status();
-    }
-  }();
-  *result_listener << "status is " << status;
-  return status.ok();
-}
 
 }  // namespace vmae::jobspec::testing
 

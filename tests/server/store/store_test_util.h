@@ -16,56 +16,21 @@
 #include "absl/status/statusor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
 
 namespace vmae::server::testing {
+
+using ::vmae::testing::IsOk;
+using ::vmae::testing::StatusIs;
+using ::vmae::testing::StatusOf;
+using ::vmae::testing::TempDir;
 
 inline const absl::Status& ToStatus(const absl::Status& status) { return status; }
 template <typename T>
 const absl::Status& ToStatus(const absl::StatusOr<T>& status_or) {
   return status_or.status();
 }
-
-#define VMAE_STORE_EXPECT_OK_IMPL_(check, expr)                          \
-  do {                                                                   \
-    const auto& vmae_test_result_ = (expr);                              \
-    check(::vmae::server::testing::ToStatus(vmae_test_result_).ok())     \
-        << ::vmae::server::testing::ToStatus(vmae_test_result_);         \
-  } while (0)
-#define EXPECT_OK(expr) VMAE_STORE_EXPECT_OK_IMPL_(EXPECT_TRUE, expr)
-#define ASSERT_OK(expr) VMAE_STORE_EXPECT_OK_IMPL_(ASSERT_TRUE, expr)
-
-// Matches a Status or StatusOr whose code is `code`.
-MATCHER_P(StatusIs, code, "") {
-  const absl::Status& status = ::vmae::server::testing::ToStatus(arg);
-  *result_listener << "status is " << status;
-  return status.code() == code;
-}
-
-// A fresh directory under ::testing::TempDir(), removed (with its files)
-// when the object goes away.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = ::testing::TempDir() + "vmae_store_XXXXXX";
-    char* made = ::mkdtemp(pattern.data());
-    EXPECT_NE(made, nullptr) << "mkdtemp " << pattern;
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::permissions(path_, std::filesystem::perms::owner_all,
-                                 std::filesystem::perm_options::add, ec);
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 inline std::string ReadFileBytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -9,30 +9,13 @@
 #include "absl/status/statusor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 
 namespace vmae::train::testing {
 
-inline const absl::Status& ToStatus(const absl::Status& status) { return status; }
-template <typename T>
-const absl::Status& ToStatus(const absl::StatusOr<T>& status_or) {
-  return status_or.status();
-}
-
-#define VMAE_TRAIN_EXPECT_OK_IMPL_(check, expr)                     \
-  do {                                                              \
-    const auto& vmae_test_result_ = (expr);                         \
-    check(::vmae::train::testing::ToStatus(vmae_test_result_).ok()) \
-        << ::vmae::train::testing::ToStatus(vmae_test_result_);     \
-  } while (0)
-#define EXPECT_OK(expr) VMAE_TRAIN_EXPECT_OK_IMPL_(EXPECT_TRUE, expr)
-#define ASSERT_OK(expr) VMAE_TRAIN_EXPECT_OK_IMPL_(ASSERT_TRUE, expr)
-
-// Matches a Status or StatusOr whose code is `code`.
-MATCHER_P(StatusIs, code, "") {
-  const absl::Status& status = ::vmae::train::testing::ToStatus(arg);
-  *result_listener << "status is " << status;
-  return status.code() == code;
-}
+using ::vmae::testing::IsOk;
+using ::vmae::testing::StatusIs;
+using ::vmae::testing::StatusOf;
 
 // Base fixture: one intra-op thread (2-core shared build machine, and
 // reproducible reductions).
