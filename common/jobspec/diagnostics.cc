@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 
 namespace vmae::jobspec::internal {
@@ -33,8 +34,18 @@ void Diagnostics::Add(const Location& location, absl::string_view path, absl::st
   if (!suggestion.empty()) {
     absl::StrAppend(&text, "; did you mean '", suggestion, "'?");
   }
-  entries_.push_back({location, std::move(text), static_cast<int>(entries_.size())});
+  entries_.push_back(
+      {location, std::move(text), std::string(path), static_cast<int>(entries_.size())});
   Block(path);
+}
+
+void Diagnostics::RetainSection(absl::string_view prefix) {
+  entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
+                                [prefix](const Entry& e) {
+                                  return !(e.path == prefix ||
+                                           absl::StartsWith(e.path, absl::StrCat(prefix, ".")));
+                                }),
+                 entries_.end());
 }
 
 void Diagnostics::Block(absl::string_view path) { blocked_.insert(std::string(path)); }

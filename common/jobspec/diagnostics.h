@@ -52,6 +52,10 @@ class Diagnostics {
   // cascade (a "depth: twelve" must not also report "depth 0 < 1").
   bool IsBlocked(absl::string_view path) const;
 
+  // Drops the problems whose field path is not `prefix` or under it (e.g.
+  // "model"), for callers that validate one section of a spec.
+  void RetainSection(absl::string_view prefix);
+
   bool empty() const { return entries_.empty(); }
   size_t size() const { return entries_.size(); }
 
@@ -64,6 +68,7 @@ class Diagnostics {
   struct Entry {
     Location location;
     std::string text;
+    std::string path;
     int sequence;
   };
   std::vector<Entry> entries_;

@@ -3,12 +3,7 @@
 //             -> presets and defaults -> rules -> one status.
 #include "common/jobspec/jobspec.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,9 +15,11 @@
 #include "common/jobspec/defaults.h"
 #include "common/jobspec/diagnostics.h"
 #include "common/jobspec/overrides.h"
+#include "common/jobspec/read_file.h"
 #include "common/jobspec/schema.h"
 #include "common/jobspec/validate.h"
 #include "common/jobspec/yaml_reader.h"
+#include "common/status_macros.h"
 #include "yaml-cpp/yaml.h"
 
 namespace vmae::jobspec {
@@ -31,9 +28,6 @@ namespace {
 using internal::Diagnostics;
 using internal::Location;
 
-// Job files are a few KiB; refusing big ones keeps a wrong path (a video,
-// a checkpoint) from being read into memory and parsed.
-constexpr std::streamsize kMaxJobFileBytes = 1 << 20;
 constexpr absl::string_view kTopLevel = "(top level)";
 constexpr absl::string_view kSyntax = "(syntax)";
 
@@ -141,42 +135,8 @@ absl::StatusOr<v1::JobSpec> ParseJobSpecYaml(absl::string_view yaml_text,
 
 absl::StatusOr<v1::JobSpec> LoadJobSpecFile(const std::string& path,
                                             const std::vector<std::string>& overrides) {
-  struct stat info;
-  if (stat(path.c_str(), &info) != 0) {
-    const int error = errno;
-    const std::string message =
-        absl::StrCat("cannot read job file '", path, "': ", std::strerror(error));
-    if (error == ENOENT || error == ENOTDIR) {
-      return absl::NotFoundError(message);
-    }
-    if (error == EACCES) {
-      return absl::PermissionDeniedError(message);
-    }
-    return absl::InvalidArgumentError(message);
-  }
-  if (S_ISDIR(info.st_mode)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot read job file '", path, "': it is a directory"));
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int error = errno;
-    const std::string message =
-        absl::StrCat("cannot read job file '", path, "': ", std::strerror(error));
-    return error == EACCES ? absl::PermissionDeniedError(message)
-                           : absl::InvalidArgumentError(message);
-  }
-  std::string text(static_cast<size_t>(kMaxJobFileBytes) + 1, '\0');
-  in.read(text.data(), kMaxJobFileBytes + 1);
-  if (in.bad()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot read job file '", path, "': read error"));
-  }
-  text.resize(static_cast<size_t>(in.gcount()));
-  if (static_cast<std::streamsize>(text.size()) > kMaxJobFileBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("job file '", path, "' is larger than ",
-                                                   kMaxJobFileBytes, " bytes; expected a job spec"));
-  }
+  std::string text;
+  VMAE_ASSIGN_OR_RETURN(text, internal::ReadSpecFile(path, "job file"));
   return ParseJobSpecYaml(text, overrides, path);
 }
 

@@ -43,6 +43,19 @@ absl::StatusOr<vmae::v1::JobSpec> ParseJobSpecYaml(
 absl::StatusOr<vmae::v1::JobSpec> LoadJobSpecFile(
     const std::string& path, const std::vector<std::string>& overrides = {});
 
+// The model of a job, for the engine's tools (`vmae reconstruct`, `vmae
+// predict`): `yaml_text` is a whole job file, of which only the `model:`
+// section is read, or just that section. The section is resolved as a job
+// of `kind` resolves it (preset, defaults) and checked by the same rules;
+// errors have ParseJobSpecYaml's format and concern model.* fields only.
+absl::StatusOr<vmae::v1::ModelSpec> ParseModelConfigYaml(absl::string_view yaml_text,
+                                                         vmae::v1::JobKind kind,
+                                                         absl::string_view source_name);
+
+// Reads the file (errors as LoadJobSpecFile's) then ParseModelConfigYaml.
+absl::StatusOr<vmae::v1::ModelSpec> LoadModelConfigFile(const std::string& path,
+                                                        vmae::v1::JobKind kind);
+
 // Validates a JobSpec that arrived as a proto (e.g. built by a Python gRPC
 // client): the same field and cross-field rules as ParseJobSpecYaml, errors
 // name the field path (no line). Fills no defaults: a proto spec must be
