@@ -318,4 +318,69 @@ absl::StatusOr<std::vector<HfTensorPlan>> PlanHfTensors(
   return plans;
 }
 
+absl::StatusOr<std::vector<NativeTensorPlan>> PlanNativeTensors(
+    const std::map<std::string, TensorInfo>& hf, const ModelDims& dims) {
+  constexpr size_t kMaxProblemsShown = 10;
+  std::vector<std::string> problems;
+  std::vector<NativeTensorPlan> plans;
+  std::set<std::string> used;
+
+  for (const ExpectedTensor& expected : ExpectedTensors(dims)) {
+    NativeTensorPlan plan;
+    plan.native_name = expected.native_name;
+    plan.shape = expected.shape;
+    plan.hf_names = expected.hf_names;
+    // A split tensor's parts each hold a third of the rows.
+    std::vector<int64_t> part_shape = expected.shape;
+    part_shape[0] /= static_cast<int64_t>(expected.hf_names.size());
+    bool ok = true;
+    for (const std::string& hf_name : expected.hf_names) {
+      plan.hf_shapes.push_back(part_shape);
+      const auto it = hf.find(hf_name);
+      if (it == hf.end()) {
+        problems.push_back(absl::StrCat("missing tensor '", hf_name, "' (shape ",
+                                        ShapeToString(part_shape), ", becomes '",
+                                        expected.native_name, "')"));
+        ok = false;
+        continue;
+      }
+      used.insert(hf_name);
+      const TensorInfo& info = it->second;
+      if (!IsFloatingDtype(info.dtype)) {
+        problems.push_back(absl::StrCat("tensor '", hf_name, "' has dtype ", info.dtype,
+                                        "; model weights must be F32, F16, BF16 or F64"));
+        ok = false;
+      } else if (info.shape != part_shape) {
+        problems.push_back(absl::StrCat("tensor '", hf_name, "' has shape ",
+                                        ShapeToString(info.shape), ", the configuration needs ",
+                                        ShapeToString(part_shape)));
+        ok = false;
+      }
+    }
+    if (ok) {
+      plans.push_back(std::move(plan));
+    }
+  }
+
+  for (const auto& entry : hf) {
+    if (used.count(entry.first) == 0) {
+      problems.push_back(absl::StrCat("unexpected tensor '", entry.first, "' (shape ",
+                                      ShapeToString(entry.second.shape), ") for a ",
+                                      ModelKindName(dims.kind), " model"));
+    }
+  }
+
+  if (!problems.empty()) {
+    const size_t total = problems.size();
+    if (total > kMaxProblemsShown) {
+      problems.resize(kMaxProblemsShown);
+      problems.push_back(absl::StrCat("... and ", total - kMaxProblemsShown, " more"));
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Hugging Face tensors do not match the ", ModelKindName(dims.kind), " configuration (",
+        total, total == 1 ? " problem): " : " problems): ", absl::StrJoin(problems, "; ")));
+  }
+  return plans;  // sorted by native name, as ExpectedTensors() is.
+}
+
 }  // namespace vmae::checkpoint

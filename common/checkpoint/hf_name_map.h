@@ -142,6 +142,24 @@ struct HfTensorPlan {
 absl::StatusOr<std::vector<HfTensorPlan>> PlanHfTensors(
     const std::map<std::string, TensorInfo>& native, const ModelDims& dims);
 
+// The inverse direction (Hugging Face import): one native tensor assembled
+// from HF tensors `hf_names`, concatenated by rows (one name for a rename;
+// query, key, value for the fused qkv).
+struct NativeTensorPlan {
+  std::string native_name;
+  std::vector<int64_t> shape;                   // the native tensor's shape.
+  std::vector<std::string> hf_names;            // 1, or 3 for kSplitRows3.
+  std::vector<std::vector<int64_t>> hf_shapes;  // each part's expected shape.
+};
+
+// Inverse of PlanHfTensors(), from the same tables: checks a Hugging Face
+// file's tensors against `dims` and plans the native tensors (sorted by
+// native name). INVALID_ARGUMENT, naming every offending HF tensor (up to a
+// limit), when a needed tensor is missing, has the wrong shape or a
+// non-floating dtype, or when a tensor is not part of the architecture.
+absl::StatusOr<std::vector<NativeTensorPlan>> PlanNativeTensors(
+    const std::map<std::string, TensorInfo>& hf, const ModelDims& dims);
+
 }  // namespace vmae::checkpoint
 
 #endif  // VMAE_COMMON_CHECKPOINT_HF_NAME_MAP_H_

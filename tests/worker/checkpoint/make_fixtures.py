@@ -211,3 +211,44 @@ write_zip('other_folder.pth', [
 with zipfile.ZipFile(path('bomb.pth'), 'w', zipfile.ZIP_DEFLATED) as z:
     z.writestr('archive/data.pkl', b'\x80\x02N' + b'\x00' * (32 << 20) + b'.')
     z.writestr('archive/version', b'3\n')
+
+
+# --- Tiny VideoMAE checkpoints under the authors' names (checkpoint_loader_test) ---
+# Encoder width 32, depth 2, MLP 128, patch 16, tubelet 2; decoder width 32,
+# depth 1; classifier 5 classes with mean pooling (fc_norm). Shapes follow
+# docs/checkpoint-format.md; the values are random.
+def tiny_block(prefix, width, mlp):
+    return [
+        (prefix + 'norm1.weight', [width]), (prefix + 'norm1.bias', [width]),
+        (prefix + 'attn.qkv.weight', [3 * width, width]),
+        (prefix + 'attn.q_bias', [width]), (prefix + 'attn.v_bias', [width]),
+        (prefix + 'attn.proj.weight', [width, width]), (prefix + 'attn.proj.bias', [width]),
+        (prefix + 'norm2.weight', [width]), (prefix + 'norm2.bias', [width]),
+        (prefix + 'mlp.fc1.weight', [mlp, width]), (prefix + 'mlp.fc1.bias', [mlp]),
+        (prefix + 'mlp.fc2.weight', [width, mlp]), (prefix + 'mlp.fc2.bias', [width]),
+    ]
+
+
+tiny_pre = [('encoder.patch_embed.proj.weight', [32, 3, 2, 16, 16]),
+            ('encoder.patch_embed.proj.bias', [32]),
+            ('encoder.norm.weight', [32]), ('encoder.norm.bias', [32]),
+            ('encoder_to_decoder.weight', [32, 32]), ('mask_token', [1, 1, 32]),
+            ('decoder.norm.weight', [32]), ('decoder.norm.bias', [32]),
+            ('decoder.head.weight', [1536, 32]), ('decoder.head.bias', [1536])]
+for i in range(2):
+    tiny_pre += tiny_block('encoder.blocks.%d.' % i, 32, 128)
+tiny_pre += tiny_block('decoder.blocks.0.', 32, 128)
+tiny_pre_sd = collections.OrderedDict((n, torch.randn(*s)) for n, s in tiny_pre)
+torch.save({'model': tiny_pre_sd, 'epoch': 799}, path('tiny_pretrain.pth'))
+
+tiny_ft = [('patch_embed.proj.weight', [32, 3, 2, 16, 16]), ('patch_embed.proj.bias', [32]),
+           ('fc_norm.weight', [32]), ('fc_norm.bias', [32]),
+           ('head.weight', [5, 32]), ('head.bias', [5])]
+for i in range(2):
+    tiny_ft += tiny_block('blocks.%d.' % i, 32, 128)
+tiny_ft_sd = collections.OrderedDict((n, torch.randn(*s)) for n, s in tiny_ft)
+torch.save({'module': tiny_ft_sd}, path('tiny_finetune.pth'))
+for n in ('blocks.1.attn.qkv.weight', 'head.weight', 'fc_norm.bias'):
+    raw_f32('tiny_finetune.' + n, tiny_ft_sd[n])
+raw_f32('tiny_pretrain.encoder.blocks.0.mlp.fc1.weight',
+        tiny_pre_sd['encoder.blocks.0.mlp.fc1.weight'])
