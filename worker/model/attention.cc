@@ -4,6 +4,9 @@
 #include <torch/version.h>
 
 #include <cmath>
+#include <vector>
+
+#include "worker/model/fast_linear.h"
 
 namespace vmae::model {
 
@@ -21,13 +24,21 @@ at::Tensor ScaledDotProductAttention(const at::Tensor& q, const at::Tensor& k,
   // moves results by float rounding only.
   return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, p, /*is_causal=*/false);
 #else
+  // The authors' softmax(q * scale @ k^T) @ v in their order (q is scaled:
+  // N x head_dim values, not the N x N scores), as two bmm over
+  // [B * heads, N, head_dim] batches; contiguous q, k, v are only viewed.
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-  at::Tensor attn = torch::matmul(q * scale, k.transpose(-2, -1));
-  attn = attn.softmax(-1);
+  const int64_t b = q.size(0);
+  const int64_t heads = q.size(1);
+  const int64_t n = q.size(2);
+  const at::Tensor q3 = q.reshape({b * heads, n, q.size(3)});
+  const at::Tensor k3 = k.reshape({b * heads, k.size(2), k.size(3)});
+  const at::Tensor v3 = v.reshape({b * heads, v.size(2), v.size(3)});
+  at::Tensor attn = at::bmm(q3 * scale, k3.transpose(1, 2)).softmax(-1);
   if (p > 0.0) {
     attn = torch::dropout(attn, p, /*train=*/true);
   }
-  return torch::matmul(attn, v);
+  return at::bmm(attn, v3).view({b, heads, n, v.size(3)});
 #endif
 }
 
@@ -65,12 +76,17 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x) {
   const int64_t heads = options.num_heads();
   // torch.zeros_like(v_bias, requires_grad=False) in the authors' code.
   const at::Tensor bias = torch::cat({q_bias, torch::zeros_like(v_bias), v_bias});
-  at::Tensor qkv_out = torch::nn::functional::linear(x, qkv->weight, bias);
-  qkv_out = qkv_out.reshape({b, n, 3, heads, -1}).permute({2, 0, 3, 1, 4});
-  at::Tensor out = ScaledDotProductAttention(qkv_out[0], qkv_out[1], qkv_out[2],
+  at::Tensor qkv_out = at::linear(x, qkv->weight, bias);
+  // [B, N, 3, heads, hd] -> [3, B, heads, N, hd], made contiguous once, so q,
+  // k and v are contiguous views (one copy instead of one per operand; and
+  // unbind's backward is one stack, where indexing would zero-fill and copy
+  // a full-size gradient three times).
+  const std::vector<at::Tensor> qkv_parts =
+      qkv_out.reshape({b, n, 3, heads, -1}).permute({2, 0, 3, 1, 4}).contiguous().unbind(0);
+  at::Tensor out = ScaledDotProductAttention(qkv_parts[0], qkv_parts[1], qkv_parts[2],
                                              options.attn_dropout(), is_training());
   out = out.transpose(1, 2).reshape({b, n, -1});
-  return proj_drop(proj(out));
+  return proj_drop(FastLinear(proj, out));
 }
 
 }  // namespace vmae::model

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "worker/model/activation_checkpoint.h"
+#include "worker/model/fast_linear.h"
 
 namespace vmae::model {
 
@@ -38,7 +39,7 @@ void MlpImpl::reset_parameters() {
 
 at::Tensor MlpImpl::forward(const at::Tensor& x) {
   // nn.GELU() default: the exact erf form, not the tanh approximation.
-  return drop(fc2(torch::gelu(fc1(x))));
+  return drop(FastLinear(fc2, torch::gelu(FastLinear(fc1, x))));
 }
 
 BlockImpl::BlockImpl(const BlockOptions& options_) : options(options_) { reset(); }

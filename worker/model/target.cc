@@ -44,9 +44,11 @@ at::Tensor ReconstructionTarget(const at::Tensor& videos, int64_t tubelet_size,
   if (!normalize_target) {
     return patches.reshape({b, n, -1});
   }
-  const at::Tensor mean = patches.mean(-2, /*keepdim=*/true);
-  const at::Tensor std = patches.var(-2, /*unbiased=*/true, /*keepdim=*/true).sqrt();
-  return ((patches - mean) / (std + kTargetNormEps)).reshape({b, n, -1});
+  // One pass for both moments; in-place arithmetic on temporaries (no grad).
+  auto [var, mean] = torch::var_mean(patches, {-2}, /*unbiased=*/true, /*keepdim=*/true);
+  at::Tensor out = patches - mean;
+  out.div_(var.sqrt_().add_(kTargetNormEps));
+  return out.reshape({b, n, -1});
 }
 
 at::Tensor SelectTokens(const at::Tensor& tokens, const at::Tensor& select) {
