@@ -1,4 +1,4 @@
-// Runs every model test on one intra-op thread (the CI machine has 2 cores
+// Runs every test of the binary on one intra-op thread (the CI machine has 2 cores
 // and ctest may run two binaries at once).
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
