@@ -32,7 +32,7 @@ runtime_pkgs=(
 )
 worker_pkgs=(
   libtorch-dev libopenblas0-pthread libgloo-dev libavformat-dev libavcodec-dev
-  libswscale-dev libavutil-dev ffmpeg python3-av python3-torch
+  libswscale-dev libavutil-dev libpng-dev ffmpeg python3-av python3-torch
 )
 
 if [ "$mode" = runtime ]; then pkgs=("${runtime_pkgs[@]}"); else pkgs=("${build_pkgs[@]}"); fi

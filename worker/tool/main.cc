@@ -1,0 +1,52 @@
+// vmae: the engine's command line (LibTorch side). The agent launches
+// `vmae train` per rank; users run the other verbs on one machine.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "worker/tool/commands.h"
+#include "worker/tool/exit_codes.h"
+
+namespace {
+
+struct Verb {
+  const char* name;
+  int (*run)(const std::vector<std::string>&);
+  const char* help;
+};
+
+constexpr Verb kVerbs[] = {
+    {"inspect", vmae::tool::RunInspect, "format, architecture, parameter count and step of a checkpoint"},
+    {"convert", vmae::tool::RunConvert, "convert a checkpoint to native or Hugging Face format"},
+    {"reconstruct", vmae::tool::RunReconstruct, "pre-training model: reconstruct masked tokens"},
+    {"predict", vmae::tool::RunPredict, "fine-tuned model: classify clips"},
+    {"bench", vmae::tool::RunBench, "train-step speed (clips/s, TFLOP/s) on synthetic input"},
+};
+
+void PrintUsage(FILE* out) {
+  std::fprintf(out, "Usage: vmae VERB [flags]   (vmae VERB --help for a verb's flags)\n\nVerbs:\n");
+  for (const Verb& verb : kVerbs) std::fprintf(out, "  %-12s %s\n", verb.name, verb.help);
+  std::fprintf(out, "  %-12s %s\n\n%s", "version", "print the version", vmae::tool::kExitCodeHelp);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
+      std::strcmp(argv[1], "help") == 0) {
+    PrintUsage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? vmae::tool::kExitUsage : vmae::tool::kExitOk;
+  }
+  const std::string verb = argv[1];
+  if (verb == "version" || verb == "--version") {
+    std::printf("vmae %s\n", VMAE_VERSION);
+    return vmae::tool::kExitOk;
+  }
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  for (const Verb& v : kVerbs) {
+    if (verb == v.name) return v.run(args);
+  }
+  std::fprintf(stderr, "vmae: unknown verb '%s'; run `vmae --help` for the list\n", verb.c_str());
+  return vmae::tool::kExitUsage;
+}
