@@ -26,20 +26,11 @@ namespace vmae::jobspec {
 namespace {
 
 using internal::Diagnostics;
+using internal::FileLocation;
 using internal::Location;
 
 constexpr absl::string_view kTopLevel = "(top level)";
 constexpr absl::string_view kSyntax = "(syntax)";
-
-Location FileLocation(absl::string_view source_name, const YAML::Mark& mark) {
-  Location location;
-  location.origin = Location::Origin::kFile;
-  location.source = std::string(source_name);
-  location.line = mark.line >= 0 ? mark.line : 0;
-  location.column = mark.column >= 0 ? mark.column : 0;
-  location.exact = true;
-  return location;
-}
 
 std::string TopLevelExpected() {
   return absl::StrCat("a mapping with keys ",

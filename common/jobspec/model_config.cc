@@ -18,19 +18,9 @@ namespace vmae::jobspec {
 namespace {
 
 using internal::Diagnostics;
-using internal::Location;
+using internal::FileLocation;
 
 constexpr absl::string_view kModel = "model";
-
-Location At(absl::string_view source_name, const YAML::Mark& mark) {
-  Location location;
-  location.origin = Location::Origin::kFile;
-  location.source = std::string(source_name);
-  location.line = mark.line >= 0 ? mark.line : 0;
-  location.column = mark.column >= 0 ? mark.column : 0;
-  location.exact = true;
-  return location;
-}
 
 }  // namespace
 
@@ -41,11 +31,11 @@ absl::StatusOr<v1::ModelSpec> ParseModelConfigYaml(absl::string_view yaml_text, 
   try {
     root = YAML::Load(std::string(yaml_text));
   } catch (const YAML::Exception& e) {
-    diagnostics.Add(At(source_name, e.mark), "(syntax)", e.msg, "valid YAML");
+    diagnostics.Add(FileLocation(source_name, e.mark), "(syntax)", e.msg, "valid YAML");
     return diagnostics.ToStatus();
   }
   if (!root.IsMap()) {
-    diagnostics.Add(At(source_name, root.Mark()), kModel,
+    diagnostics.Add(FileLocation(source_name, root.Mark()), kModel,
                     absl::StrCat("got ", internal::DescribeNode(root)),
                     "a job file or its model section (a mapping with arch, embed_dim, ...)");
     return diagnostics.ToStatus();
@@ -65,7 +55,7 @@ absl::StatusOr<v1::ModelSpec> ParseModelConfigYaml(absl::string_view yaml_text, 
         spec, [&reader](absl::string_view path) { return reader.Locate(path); },
         /*only_user_values=*/false, &diagnostics);
   } catch (const YAML::Exception& e) {
-    diagnostics.Add(At(source_name, e.mark), kModel, absl::StrCat("cannot be read: ", e.msg),
+    diagnostics.Add(FileLocation(source_name, e.mark), kModel, absl::StrCat("cannot be read: ", e.msg),
                     "a plain YAML mapping");
   }
   // The wrapper has no name, data or resources: their "missing" reports

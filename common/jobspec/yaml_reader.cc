@@ -397,4 +397,14 @@ bool SpecReader::Assign(const YAML::Node& value, absl::string_view path, Message
   return diagnostics_->size() == errors_before;
 }
 
+Location FileLocation(absl::string_view source_name, const YAML::Mark& mark) {
+  Location location;
+  location.origin = Location::Origin::kFile;
+  location.source = std::string(source_name);
+  location.line = mark.line >= 0 ? mark.line : 0;
+  location.column = mark.column >= 0 ? mark.column : 0;
+  location.exact = true;
+  return location;
+}
+
 }  // namespace vmae::jobspec::internal

@@ -85,6 +85,9 @@ class SpecReader {
 // Describes a node for "got ..." messages: "'twelve'", "a list", "a mapping".
 std::string DescribeNode(const YAML::Node& node);
 
+// The exact location of a YAML mark in `source_name` (the file).
+Location FileLocation(absl::string_view source_name, const YAML::Mark& mark);
+
 }  // namespace vmae::jobspec::internal
 
 #endif  // VMAE_COMMON_JOBSPEC_YAML_READER_H_

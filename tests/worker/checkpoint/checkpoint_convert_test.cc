@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/worker/checkpoint/test_util.h"
+#include "tests/worker/checkpoint/tiny_model.h"
 #include "worker/checkpoint/checkpoint_loader.h"
 #include "worker/checkpoint/native/native_checkpoint.h"
 #include "worker/model/classifier.h"
@@ -41,28 +42,8 @@ using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::IsEmpty;
 
-// Encoder 32 wide, 2 blocks, 4 heads, MLP 128; decoder 32 wide, 1 block,
-// 4 heads; 5 classes.
-model::ModelOptions TinyOptions() {
-  return model::ModelOptions()
-      .embed_dim(32)
-      .depth(2)
-      .num_heads(4)
-      .decoder_embed_dim(32)
-      .decoder_depth(1)
-      .decoder_num_heads(4)
-      .patch_size(16)
-      .tubelet_size(2)
-      .num_frames(4)
-      .image_size(32)
-      .num_classes(5);
-}
-
-void Randomize(torch::nn::Module& m, uint64_t seed) {
-  torch::manual_seed(seed);
-  torch::NoGradGuard no_grad;
-  for (auto& p : m.parameters()) p.normal_();
-}
+using pth_testing::Randomize;
+using pth_testing::TinyOptions;
 
 NativeManifest Manifest(const std::string& kind, const std::string& job_spec) {
   NativeManifest m;

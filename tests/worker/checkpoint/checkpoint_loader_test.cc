@@ -19,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/worker/checkpoint/test_util.h"
+#include "tests/worker/checkpoint/tiny_model.h"
 #include "worker/checkpoint/checkpoint_convert.h"
 #include "worker/checkpoint/native/native_checkpoint.h"
 #include "worker/model/classifier.h"
@@ -42,29 +43,8 @@ using ::testing::Contains;
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 
-// Encoder 32 wide, 2 blocks, 4 heads, MLP 128; decoder 32 wide, 1 block,
-// 4 heads; patch 16, tubelet 2; 4 frames of 32x32.
-model::ModelOptions TinyOptions() {
-  return model::ModelOptions()
-      .embed_dim(32)
-      .depth(2)
-      .num_heads(4)
-      .decoder_embed_dim(32)
-      .decoder_depth(1)
-      .decoder_num_heads(4)
-      .patch_size(16)
-      .tubelet_size(2)
-      .num_frames(4)
-      .image_size(32)
-      .num_classes(5);
-}
-
-// Every parameter random (the authors' init leaves many biases equal).
-void Randomize(torch::nn::Module& m, uint64_t seed) {
-  torch::manual_seed(seed);
-  torch::NoGradGuard no_grad;
-  for (auto& p : m.parameters()) p.normal_();
-}
+using pth_testing::Randomize;
+using pth_testing::TinyOptions;
 
 int64_t ModelNumel(const torch::nn::Module& m) {
   int64_t n = 0;
