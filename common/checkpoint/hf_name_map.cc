@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <set>
+#include <string>
+#include <utility>
+#include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -171,6 +175,23 @@ ExpectedTensor Expand(const TensorRule& rule, const std::string& native_prefix,
   return out;
 }
 
+// Problems listed in a mismatch error: enough to show a pattern, few enough
+// that a checkpoint of the wrong model (every tensor off) stays readable.
+constexpr size_t kMaxProblemsShown = 10;
+
+// INVALID_ARGUMENT "<heading> (N problems): p1; p2; ...", listing at most
+// kMaxProblemsShown of `problems` (non-empty) but counting all of them.
+absl::Status MismatchError(absl::string_view heading, std::vector<std::string> problems) {
+  const size_t total = problems.size();
+  if (total > kMaxProblemsShown) {
+    problems.resize(kMaxProblemsShown);
+    problems.push_back(absl::StrCat("... and ", total - kMaxProblemsShown, " more"));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(heading, " (", total,
+                   total == 1 ? " problem): " : " problems): ", absl::StrJoin(problems, "; ")));
+}
+
 }  // namespace
 
 absl::string_view ModelKindName(ModelKind kind) {
@@ -242,7 +263,6 @@ std::vector<ExpectedTensor> ExpectedTensors(const ModelDims& dims) {
 
 absl::StatusOr<std::vector<HfTensorPlan>> PlanHfTensors(
     const std::map<std::string, TensorInfo>& native, const ModelDims& dims) {
-  constexpr size_t kMaxProblemsShown = 10;
   std::vector<std::string> problems;
   std::vector<HfTensorPlan> plans;
   std::set<std::string> used;
@@ -304,14 +324,9 @@ absl::StatusOr<std::vector<HfTensorPlan>> PlanHfTensors(
   }
 
   if (!problems.empty()) {
-    const size_t total = problems.size();
-    if (total > kMaxProblemsShown) {
-      problems.resize(kMaxProblemsShown);
-      problems.push_back(absl::StrCat("... and ", total - kMaxProblemsShown, " more"));
-    }
-    return absl::InvalidArgumentError(absl::StrCat(
-        "checkpoint does not match the ", ModelKindName(dims.kind), " architecture (", total,
-        total == 1 ? " problem): " : " problems): ", absl::StrJoin(problems, "; ")));
+    return MismatchError(
+        absl::StrCat("checkpoint does not match the ", ModelKindName(dims.kind), " architecture"),
+        std::move(problems));
   }
   std::sort(plans.begin(), plans.end(),
             [](const HfTensorPlan& a, const HfTensorPlan& b) { return a.hf_name < b.hf_name; });
@@ -320,7 +335,6 @@ absl::StatusOr<std::vector<HfTensorPlan>> PlanHfTensors(
 
 absl::StatusOr<std::vector<NativeTensorPlan>> PlanNativeTensors(
     const std::map<std::string, TensorInfo>& hf, const ModelDims& dims) {
-  constexpr size_t kMaxProblemsShown = 10;
   std::vector<std::string> problems;
   std::vector<NativeTensorPlan> plans;
   std::set<std::string> used;
@@ -371,14 +385,9 @@ absl::StatusOr<std::vector<NativeTensorPlan>> PlanNativeTensors(
   }
 
   if (!problems.empty()) {
-    const size_t total = problems.size();
-    if (total > kMaxProblemsShown) {
-      problems.resize(kMaxProblemsShown);
-      problems.push_back(absl::StrCat("... and ", total - kMaxProblemsShown, " more"));
-    }
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Hugging Face tensors do not match the ", ModelKindName(dims.kind), " configuration (",
-        total, total == 1 ? " problem): " : " problems): ", absl::StrJoin(problems, "; ")));
+    return MismatchError(absl::StrCat("Hugging Face tensors do not match the ",
+                                      ModelKindName(dims.kind), " configuration"),
+                         std::move(problems));
   }
   return plans;  // sorted by native name, as ExpectedTensors() is.
 }

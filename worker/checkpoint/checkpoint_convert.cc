@@ -20,6 +20,7 @@
 #include "common/checkpoint/safetensors.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "worker/checkpoint/safetensors_dtype.h"
 
 namespace vmae::checkpoint {
 namespace {
@@ -62,21 +63,6 @@ absl::Status SyncDirectory(const fs::path& dir) {
   return absl::OkStatus();
 }
 
-std::optional<std::string> SafetensorsDtype(at::ScalarType type) {
-  switch (type) {
-    case at::kDouble:
-      return "F64";
-    case at::kFloat:
-      return "F32";
-    case at::kHalf:
-      return "F16";
-    case at::kBFloat16:
-      return "BF16";
-    default:
-      return std::nullopt;
-  }
-}
-
 // Writes the model tensors as a native safetensors file (metadata as
 // SaveNative writes it). Bytes are produced one tensor at a time.
 absl::Status WriteStateDict(const std::map<std::string, at::Tensor>& state_dict, ModelKind kind,
@@ -86,7 +72,9 @@ absl::Status WriteStateDict(const std::map<std::string, at::Tensor>& state_dict,
   writer.SetMetadata("format_version", std::to_string(kNativeFormatVersion));
   for (const auto& [name, tensor] : state_dict) {
     const std::optional<std::string> dtype = SafetensorsDtype(tensor.scalar_type());
-    if (!dtype) {
+    // The shared map also names I64 and I32 (optimizer step counts), which
+    // are not model weights.
+    if (!dtype || !IsFloatingDtype(*dtype)) {
       return absl::InvalidArgumentError(absl::StrCat(path, ": tensor '", name, "' has dtype ",
                                                      c10::toString(tensor.scalar_type()),
                                                      "; model weights must be floating point"));

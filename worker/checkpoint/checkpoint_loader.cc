@@ -18,6 +18,7 @@
 #include "common/checkpoint/safetensors.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "worker/checkpoint/safetensors_dtype.h"
 
 namespace vmae::checkpoint {
 namespace {
@@ -43,22 +44,7 @@ bool Exists(const fs::path& p) {
 // "F32" etc. for the dtypes the weights may have; other types get their
 // LibTorch name, which the architecture check reports as non-floating.
 std::string DtypeName(at::ScalarType type) {
-  switch (type) {
-    case at::kDouble:
-      return "F64";
-    case at::kFloat:
-      return "F32";
-    case at::kHalf:
-      return "F16";
-    case at::kBFloat16:
-      return "BF16";
-    case at::kLong:
-      return "I64";
-    case at::kInt:
-      return "I32";
-    default:
-      return c10::toString(type);
-  }
+  return SafetensorsDtype(type).value_or(c10::toString(type));
 }
 
 std::string CommonDtype(const std::map<std::string, at::Tensor>& state_dict) {

@@ -28,6 +28,7 @@
 #include "common/checkpoint/atomic_file.h"
 #include "common/checkpoint/safetensors.h"
 #include "nlohmann/json.hpp"
+#include "worker/checkpoint/safetensors_dtype.h"
 
 namespace vmae::checkpoint {
 namespace {
@@ -42,18 +43,6 @@ constexpr size_t kMaxListed = 32;
 
 std::string JoinPath(const std::string& dir, const char* name) {
   return (std::filesystem::path(dir) / name).string();
-}
-
-std::optional<std::string> SafetensorsDtype(c10::ScalarType type) {
-  switch (type) {
-    case c10::ScalarType::Double: return "F64";
-    case c10::ScalarType::Float: return "F32";
-    case c10::ScalarType::BFloat16: return "BF16";
-    case c10::ScalarType::Half: return "F16";
-    case c10::ScalarType::Long: return "I64";
-    case c10::ScalarType::Int: return "I32";
-    default: return std::nullopt;
-  }
 }
 
 std::optional<c10::ScalarType> TorchDtype(const std::string& dtype) {

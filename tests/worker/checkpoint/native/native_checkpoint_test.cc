@@ -16,6 +16,8 @@
 #include "common/checkpoint/safetensors.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/worker/checkpoint/tiny_model.h"
 #include "worker/model/masking.h"
 #include "worker/model/options.h"
 #include "worker/model/pretrain_model.h"
@@ -27,26 +29,15 @@ namespace vmae::checkpoint {
 namespace {
 
 using ::testing::HasSubstr;
+// Only pre-training models here, so the shared options' class count is unused.
+using pth_testing::TinyOptions;
 
-model::ModelOptions TinyOptions() {
-  return model::ModelOptions()
-      .embed_dim(32)
-      .depth(2)
-      .num_heads(4)
-      .decoder_embed_dim(32)
-      .decoder_depth(1)
-      .decoder_num_heads(4)
-      .patch_size(16)
-      .tubelet_size(2)
-      .num_frames(4)
-      .image_size(32);
-}
-
-// A fresh directory under the test temp dir, named after the running test.
+// A fresh directory named after the running test, inside one temporary
+// folder that is removed with everything in it when the test binary exits.
 std::string TestDir() {
+  static const vmae::testing::TempDir root;
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) /
-                              (std::string("native_ckpt_") + info->name());
+  std::filesystem::path dir = std::filesystem::path(root.path()) / info->name();
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir.string();
