@@ -28,3 +28,18 @@ function(vmae_cc_test)
     gtest_discover_tests(${T_NAME} DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 120)
   endif()
 endfunction()
+
+# vmae_prefer_openmp_openblas(target)
+# LibTorch runs its own work on an OpenMP thread pool. Debian's default
+# OpenBLAS threads with pthreads and spins its threads beside OpenMP's, which
+# on 2 cores makes a ViT-S pre-training step 1.5x slower (docs/benchmarks.md).
+# Where Debian's OpenMP build of OpenBLAS is installed (libopenblas0-openmp),
+# the executable loads it instead: DT_RPATH, unlike RUNPATH, also applies to
+# libtorch_cpu's own libblas.so.3 dependency. Without it, the system's
+# libblas.so.3 is loaded as before.
+function(vmae_prefer_openmp_openblas target)
+  set(dir /usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-openmp)
+  if(CMAKE_LIBRARY_ARCHITECTURE AND EXISTS ${dir}/libblas.so.3)
+    target_link_options(${target} PRIVATE -Wl,--disable-new-dtags "-Wl,-rpath,${dir}")
+  endif()
+endfunction()

@@ -30,8 +30,11 @@ runtime_pkgs=(
   libgrpc++1.51 libprotobuf32 libabsl20220623 libprometheus-cpp-pull1.0
   libprometheus-cpp-core1.0 libsqlite3-0 libyaml-cpp0.7 libssl3 ca-certificates
 )
+# libopenblas0-openmp: the `vmae` binary loads OpenBLAS's OpenMP build,
+# which shares LibTorch's thread pool (cmake/VmaeHelpers.cmake); the pthread
+# build stays the system default for everything else.
 worker_pkgs=(
-  libtorch-dev libopenblas0-pthread libgloo-dev libavformat-dev libavcodec-dev
+  libtorch-dev libopenblas0-pthread libopenblas0-openmp libgloo-dev libavformat-dev libavcodec-dev
   libswscale-dev libavutil-dev libpng-dev ffmpeg python3-av python3-torch
 )
 

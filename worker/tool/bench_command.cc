@@ -10,6 +10,7 @@
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "worker/bench/engine_bench.h"
+#include "worker/cpu/openblas_kernels.h"
 #include "worker/tool/commands.h"
 #include "worker/tool/exit_codes.h"
 #include "worker/tool/flag_parser.h"
@@ -121,6 +122,7 @@ nlohmann::json ToJson(const bench::EngineBenchResult& r) {
       {"precision", r.precision},
       {"threads", r.threads},
       {"torch", r.torch_version},
+      {"blas", cpu::DescribeBlas()},
       {"parameters", r.parameters},
       {"mask_ratio", o.mode == bench::BenchMode::kPretrain ? o.mask_ratio : 0.0},
       {"decoder_depth", o.mode == bench::BenchMode::kPretrain ? o.decoder_depth : 0},
@@ -147,6 +149,7 @@ void PrintTable(const bench::EngineBenchResult& r) {
               static_cast<long long>(o.image_size), static_cast<long long>(o.batch),
               r.device_name.c_str(), r.precision.c_str(), static_cast<long long>(r.threads),
               r.torch_version.c_str());
+  std::printf("%-16s %s\n", "blas", cpu::DescribeBlas().c_str());
   std::printf("%-16s %.2fM\n", "parameters", static_cast<double>(r.parameters) / 1e6);
   if (o.mode == bench::BenchMode::kPretrain) {
     std::printf("%-16s %lld visible, %lld decoded per clip (mask %.2f, decoder depth %lld)\n",

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "worker/cpu/allocator_settings.h"
+#include "worker/cpu/openblas_kernels.h"
 #include "worker/tool/commands.h"
 #include "worker/tool/exit_codes.h"
 
@@ -33,6 +35,9 @@ void PrintUsage(FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any work: the BLAS kernels are chosen when OpenBLAS loads.
+  vmae::cpu::RestartWithFittingOpenBlasKernels(argv);
+  vmae::cpu::KeepFreedMemoryForReuse();
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
       std::strcmp(argv[1], "help") == 0) {
     PrintUsage(argc < 2 ? stderr : stdout);
@@ -40,7 +45,7 @@ int main(int argc, char** argv) {
   }
   const std::string verb = argv[1];
   if (verb == "version" || verb == "--version") {
-    std::printf("vmae %s\n", VMAE_VERSION);
+    std::printf("vmae %s\n%s\n", VMAE_VERSION, vmae::cpu::DescribeBlas().c_str());
     return vmae::tool::kExitOk;
   }
   const std::vector<std::string> args(argv + 2, argv + argc);
