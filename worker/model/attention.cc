@@ -6,6 +6,7 @@
 #include <cmath>
 #include <vector>
 
+#include "worker/model/chunked_attention.h"
 #include "worker/model/fast_linear.h"
 
 namespace vmae::model {
@@ -34,6 +35,11 @@ at::Tensor ScaledDotProductAttention(const at::Tensor& q, const at::Tensor& k,
   const at::Tensor q3 = q.reshape({b * heads, n, q.size(3)});
   const at::Tensor k3 = k.reshape({b * heads, k.size(2), k.size(3)});
   const at::Tensor v3 = v.reshape({b * heads, v.size(2), v.size(3)});
+  const int64_t rows_per_block = AttentionRowsPerBlock(k.size(2));
+  if (p == 0.0 && q.device().is_cpu() && n > rows_per_block) {
+    // Long sequences on the CPU: the scores never leave the cache.
+    return ChunkedAttention(q3, k3, v3, scale, rows_per_block).view({b, heads, n, v.size(3)});
+  }
   at::Tensor attn = at::bmm(q3 * scale, k3.transpose(1, 2)).softmax(-1);
   if (p > 0.0) {
     attn = torch::dropout(attn, p, /*train=*/true);
