@@ -1,10 +1,11 @@
 #!/usr/bin/python3
-"""Baseline for `vmae bench`: the authors' VideoMAE pre-training step on CPU.
+"""Baseline for `vmae bench`: the authors' VideoMAE training step on CPU.
 
-Runs the training step of MCG-NJU/VideoMAE engine_for_pretraining.py
-(train_one_epoch) with the authors' modules (the re-implementation in
-tests/worker/model/videomae_reference.py, which keeps their names and math),
-on random data, and prints clips/s as one JSON line. One step is:
+Runs the training step of MCG-NJU/VideoMAE engine_for_pretraining.py or
+engine_for_finetuning.py (train_one_epoch) with the authors' modules (the
+re-implementation in tests/worker/model/videomae_reference.py, which keeps
+their names and math), on random data, and prints clips/s as one JSON line.
+One pre-training step (--mode pretrain) is:
 
   with no_grad: un-normalise, rearrange into tubelet patches, normalise each
       patch and channel by its mean and unbiased std (+1e-6), select the
@@ -15,8 +16,13 @@ on random data, and prints clips/s as one JSON line. One step is:
   AdamW step (betas 0.9/0.95, their decay / no_decay parameter groups).
 
 The tube mask is drawn by the data loader in their code, so outside the
-timed step here too. Run with Debian's torch:
-  /usr/bin/python3 bench/authors_pretrain_step.py --threads 2
+timed step here too. One fine-tuning step (--mode finetune, no mixup) is:
+
+  outputs = model(samples); loss = CrossEntropyLoss(outputs, targets);
+  optimizer.zero_grad(); loss.backward(); grad norm; AdamW step.
+
+Run with Debian's torch:
+  /usr/bin/python3 bench/authors_train_step.py --threads 2 [--mode finetune]
 """
 import argparse
 import json
@@ -81,25 +87,17 @@ def tube_mask(grid_t, grid_hw, ratio, rng):
     return np.tile(m, (grid_t, 1)).flatten()
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--arch', default='vit_small', choices=sorted(ARCHS))
-    parser.add_argument('--frames', type=int, default=16)
-    parser.add_argument('--image-size', type=int, default=224)
-    parser.add_argument('--batch', type=int, default=2)
-    parser.add_argument('--mask-ratio', type=float, default=0.9)
-    parser.add_argument('--decoder-depth', type=int, default=4)
-    parser.add_argument('--threads', type=int, default=2)
-    parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--steps', type=int, default=5)
-    args = parser.parse_args()
+def optimize(model, optimizer, loss):
+    """Both engines' tail of a step: backward, their grad-norm, AdamW."""
+    optimizer.zero_grad()
+    loss.backward()
+    get_grad_norm_(model.parameters())
+    optimizer.step()
+    return loss.item()
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    cfg = dict(ARCHS[args.arch], mlp_ratio=4.0, patch_size=16, tubelet_size=2,
-               num_frames=args.frames, image_size=args.image_size, in_chans=3,
-               decoder_depth=args.decoder_depth)
-    model = ref.PretrainVisionTransformer(cfg)
+
+def pretrain_step(model, args):
+    """engine_for_pretraining.train_one_epoch's body for one batch."""
     model.train()
     optimizer = torch.optim.AdamW(get_parameter_groups(model), lr=1.5e-4 * args.batch / 256,
                                   betas=(0.9, 0.95), eps=1e-8)
@@ -126,12 +124,51 @@ def main():
             B, _, C = videos_patch.shape
             labels = videos_patch[bool_masked_pos].reshape(B, -1, C)
         outputs = model(videos, bool_masked_pos)
-        loss = loss_func(input=outputs, target=labels)
-        optimizer.zero_grad()
-        loss.backward()
-        get_grad_norm_(model.parameters())
-        optimizer.step()
-        return loss.item()
+        return optimize(model, optimizer, loss_func(input=outputs, target=labels))
+    return step
+
+
+def finetune_step(model, args):
+    """engine_for_finetuning.train_one_epoch's body for one batch (no mixup)."""
+    model.train()
+    optimizer = torch.optim.AdamW(get_parameter_groups(model, skip_list=()),
+                                  lr=1e-3 * args.batch / 256, betas=(0.9, 0.999), eps=1e-8)
+    criterion = nn.CrossEntropyLoss()
+    samples = torch.randn(args.batch, 3, args.frames, args.image_size, args.image_size)
+    targets = torch.randint(args.num_classes, (args.batch,))
+
+    def step():
+        return optimize(model, optimizer, criterion(model(samples), targets))
+    return step
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--mode', default='pretrain', choices=['pretrain', 'finetune'])
+    parser.add_argument('--arch', default='vit_small', choices=sorted(ARCHS))
+    parser.add_argument('--num-classes', type=int, default=400)
+    parser.add_argument('--frames', type=int, default=16)
+    parser.add_argument('--image-size', type=int, default=224)
+    parser.add_argument('--batch', type=int, default=2)
+    parser.add_argument('--mask-ratio', type=float, default=0.9)
+    parser.add_argument('--decoder-depth', type=int, default=4)
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--steps', type=int, default=5)
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    cfg = dict(ARCHS[args.arch], mlp_ratio=4.0, patch_size=16, tubelet_size=2,
+               num_frames=args.frames, image_size=args.image_size, in_chans=3,
+               decoder_depth=args.decoder_depth)
+    if args.mode == 'pretrain':
+        model = ref.PretrainVisionTransformer(cfg)
+        step = pretrain_step(model, args)
+    else:
+        model = ref.VisionTransformer(dict(cfg, use_mean_pooling=1,
+                                           num_classes=args.num_classes))
+        step = finetune_step(model, args)
 
     for _ in range(args.warmup):
         step()
@@ -142,7 +179,7 @@ def main():
         times.append(time.perf_counter() - start)
     median = statistics.median(times)
     print(json.dumps({
-        'impl': 'authors_pytorch', 'torch': torch.__version__, 'arch': args.arch,
+        'impl': 'authors_pytorch', 'mode': args.mode, 'torch': torch.__version__, 'arch': args.arch,
         'frames': args.frames, 'image_size': args.image_size, 'batch': args.batch,
         'mask_ratio': args.mask_ratio, 'decoder_depth': args.decoder_depth,
         'threads': args.threads, 'steps': args.steps,
