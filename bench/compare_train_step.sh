@@ -6,9 +6,9 @@
 #                    system configures it (it may pick old kernels, see
 #                    worker/cpu/openblas_kernels.h);
 #   authors-tuned    their step with the runtime settings `vmae` applies to
-#                    itself (AVX-512 OpenBLAS kernels, OpenMP OpenBLAS where
-#                    installed, glibc keeping freed memory), given by
-#                    environment variables;
+#                    itself (the OpenBLAS kernels `vmae version` names,
+#                    OpenMP OpenBLAS where installed, glibc keeping freed
+#                    memory), given by environment variables;
 #   vmae             `vmae bench`.
 # Usage: bench/compare_train_step.sh [pretrain|finetune] [ROUNDS] [STEPS]
 #        (default: pretrain, 3 rounds of 5 timed steps after 1 warm-up step)
@@ -20,8 +20,11 @@ steps=${3:-5}
 vmae=${VMAE:-build-worker/bin/vmae}
 py=/usr/bin/python3
 common=(--mode "$mode" --arch vit_small --batch 2 --threads 2 --warmup 1 --steps "$steps")
-tuned_env=(OPENBLAS_CORETYPE=SkylakeX MALLOC_MMAP_THRESHOLD_=33554432
-           MALLOC_TRIM_THRESHOLD_=18446744073709551615 MALLOC_TOP_PAD_=67108864)
+# The kernels vmae itself runs here ("... (SkylakeX kernels, OpenMP)").
+core=$("$vmae" version | sed -n 's/.*(\([A-Za-z0-9]*\) kernels.*/\1/p')
+tuned_env=(MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=18446744073709551615
+           MALLOC_TOP_PAD_=67108864)
+[[ -n $core ]] && tuned_env+=(OPENBLAS_CORETYPE=$core)
 openmp_dir=/usr/lib/x86_64-linux-gnu/openblas-openmp
 [[ -e $openmp_dir/libblas.so.3 ]] && tuned_env+=(LD_LIBRARY_PATH=$openmp_dir)
 median() { grep -oE '"step_s_median": [0-9.]+' | grep -oE '[0-9.]+$'; }

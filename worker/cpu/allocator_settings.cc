@@ -2,8 +2,6 @@
 
 #include <malloc.h>
 
-#include <cstddef>
-
 namespace vmae::cpu {
 
 bool KeepFreedMemoryForReuse() {

@@ -13,7 +13,7 @@ namespace vmae::cpu {
 
 /// Raises glibc's mmap threshold to its maximum (32 MiB on 64-bit) and stops
 /// heap trimming, so the process keeps its peak heap for reuse. Call once,
-/// early in main(). Returns false when malloc refused a setting (a non-glibc
+/// early in main(), before the model allocates. Returns false when malloc refused a setting (a non-glibc
 /// allocator), which is harmless.
 bool KeepFreedMemoryForReuse();
 

@@ -34,14 +34,15 @@ std::optional<std::string> BetterOpenBlasCoreType(const std::string& corename,
 /// or nullopt when the BLAS in this process is not OpenBLAS.
 std::optional<std::string> LoadedOpenBlasCoreName();
 
-/// Call first in main(). When the loaded OpenBLAS runs kernels older than
+/// Call in main() before any LibTorch work. When the loaded OpenBLAS runs kernels older than
 /// the CPU and OPENBLAS_CORETYPE is unset, sets it and re-executes this
 /// program with the same arguments, silently; returns only when nothing
 /// needs to change or the restart failed (then one line on stderr says
 /// so). A user's own OPENBLAS_CORETYPE is always kept.
 void RestartWithFittingOpenBlasKernels(char** argv);
 
-/// One line for `version` output: "OpenBLAS 0.3.21 (SkylakeX kernels, 2 threads)".
+/// One line for `version` and `bench` output:
+/// "OpenBLAS 0.3.21 (SkylakeX kernels, OpenMP)", or "BLAS: not OpenBLAS".
 std::string DescribeBlas();
 
 }  // namespace vmae::cpu

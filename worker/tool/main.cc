@@ -16,15 +16,24 @@ struct Verb {
   const char* name;
   int (*run)(const std::vector<std::string>&);
   const char* help;
+  // Runs the model, so worth the restart that picks fitting BLAS kernels
+  // (about 1 s: LibTorch loads twice); the other verbs only move bytes.
+  bool runs_model;
 };
 
 constexpr Verb kVerbs[] = {
-    {"inspect", vmae::tool::RunInspect, "format, architecture, parameter count and step of a checkpoint"},
-    {"convert", vmae::tool::RunConvert, "convert a checkpoint to native or Hugging Face format"},
-    {"reconstruct", vmae::tool::RunReconstruct, "pre-training model: reconstruct masked tokens"},
-    {"predict", vmae::tool::RunPredict, "fine-tuned model: classify clips"},
-    {"bench", vmae::tool::RunBench, "train-step speed (clips/s, TFLOP/s) on synthetic input"},
+    {"inspect", vmae::tool::RunInspect, "format, architecture, parameter count and step of a checkpoint", false},
+    {"convert", vmae::tool::RunConvert, "convert a checkpoint to native or Hugging Face format", false},
+    {"reconstruct", vmae::tool::RunReconstruct, "pre-training model: reconstruct masked tokens", true},
+    {"predict", vmae::tool::RunPredict, "fine-tuned model: classify clips", true},
+    {"bench", vmae::tool::RunBench, "train-step speed (clips/s, TFLOP/s) on synthetic input", true},
 };
+
+// Before the model runs: OpenBLAS chooses its kernels while it loads.
+void PrepareToRunModel(char** argv) {
+  vmae::cpu::RestartWithFittingOpenBlasKernels(argv);
+  vmae::cpu::KeepFreedMemoryForReuse();
+}
 
 void PrintUsage(FILE* out) {
   std::fprintf(out, "Usage: vmae VERB [flags]   (vmae VERB --help for a verb's flags)\n\nVerbs:\n");
@@ -35,9 +44,6 @@ void PrintUsage(FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Before any work: the BLAS kernels are chosen when OpenBLAS loads.
-  vmae::cpu::RestartWithFittingOpenBlasKernels(argv);
-  vmae::cpu::KeepFreedMemoryForReuse();
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
       std::strcmp(argv[1], "help") == 0) {
     PrintUsage(argc < 2 ? stderr : stdout);
@@ -45,12 +51,15 @@ int main(int argc, char** argv) {
   }
   const std::string verb = argv[1];
   if (verb == "version" || verb == "--version") {
+    PrepareToRunModel(argv);  // so that it reports the kernels the model verbs run
     std::printf("vmae %s\n%s\n", VMAE_VERSION, vmae::cpu::DescribeBlas().c_str());
     return vmae::tool::kExitOk;
   }
   const std::vector<std::string> args(argv + 2, argv + argc);
   for (const Verb& v : kVerbs) {
-    if (verb == v.name) return v.run(args);
+    if (verb != v.name) continue;
+    if (v.runs_model) PrepareToRunModel(argv);
+    return v.run(args);
   }
   std::fprintf(stderr, "vmae: unknown verb '%s'; run `vmae --help` for the list\n", verb.c_str());
   return vmae::tool::kExitUsage;
