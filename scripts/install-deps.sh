@@ -23,7 +23,7 @@ build_pkgs=(
   build-essential cmake ninja-build ccache pkg-config git
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
   libabsl-dev prometheus-cpp-dev libsqlite3-dev libyaml-cpp-dev libssl-dev
-  nlohmann-json3-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
+  nlohmann-json3-dev librandom123-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
   python3-grpcio python3-protobuf sqlite3 curl ca-certificates openssl
 )
 runtime_pkgs=(
