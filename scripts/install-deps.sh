@@ -35,7 +35,7 @@ runtime_pkgs=(
 # build stays the system default for everything else.
 worker_pkgs=(
   libtorch-dev libopenblas0-pthread libopenblas0-openmp libgloo-dev libavformat-dev libavcodec-dev
-  libswscale-dev libavutil-dev libpng-dev ffmpeg python3-av python3-torch
+  libswscale-dev libavutil-dev libpng-dev ffmpeg python3-av python3-torch python3-pil
 )
 
 if [ "$mode" = runtime ]; then pkgs=("${runtime_pkgs[@]}"); else pkgs=("${build_pkgs[@]}"); fi
