@@ -15,6 +15,9 @@ int RunConvert(const std::vector<std::string>& args);
 int RunReconstruct(const std::vector<std::string>& args);
 int RunPredict(const std::vector<std::string>& args);
 int RunBench(const std::vector<std::string>& args);
+int RunDatagen(const std::vector<std::string>& args);
+int RunPrepare(const std::vector<std::string>& args);
+int RunPreview(const std::vector<std::string>& args);
 
 }  // namespace vmae::tool
 

@@ -1,6 +1,5 @@
 #include "worker/tool/flag_parser.h"
 
-
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -44,6 +43,18 @@ absl::StatusOr<int64_t> ParsedFlags::GetInt(const std::string& name, int64_t fal
         absl::StrCat("--", name, "=", it->second, ": expected an integer"));
   }
   return value;
+}
+
+absl::StatusOr<int> ParsedFlags::GetIntInRange(const std::string& name, int64_t fallback,
+                                               int64_t min, int64_t max,
+                                               const std::string& what) const {
+  absl::StatusOr<int64_t> value = GetInt(name, fallback);
+  if (!value.ok()) return value.status();
+  if (*value < min || *value > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, "=", *value, " is out of range; give ", what));
+  }
+  return static_cast<int>(*value);
 }
 
 absl::StatusOr<double> ParsedFlags::GetDouble(const std::string& name, double fallback) const {
@@ -115,9 +126,8 @@ absl::StatusOr<ParsedFlags> ParseFlags(const std::vector<std::string>& args,
 std::string FlagsHelp(const std::vector<FlagSpec>& specs) {
   std::string out;
   for (const FlagSpec& spec : specs) {
-    const std::string left =
-        absl::StrCat(spec.name == "format" ? "-o, " : "", "--", spec.name,
-                     spec.boolean ? "" : " VALUE");
+    const std::string left = absl::StrCat(spec.name == "format" ? "-o, " : "", "--", spec.name,
+                                          spec.boolean ? "" : " VALUE");
     absl::StrAppend(&out, absl::StrFormat("  %-28s %s\n", left, spec.help));
   }
   return out;

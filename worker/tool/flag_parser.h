@@ -30,6 +30,10 @@ class ParsedFlags {
   // Integer / float values; INVALID_ARGUMENT naming the flag when malformed.
   absl::StatusOr<int64_t> GetInt(const std::string& name, int64_t fallback) const;
   absl::StatusOr<double> GetDouble(const std::string& name, double fallback) const;
+  // An integer flag that must lie in [min, max]; out of range is
+  // INVALID_ARGUMENT "--name=v is out of range; give <what>".
+  absl::StatusOr<int> GetIntInRange(const std::string& name, int64_t fallback, int64_t min,
+                                    int64_t max, const std::string& what) const;
   // INVALID_ARGUMENT "--name is required" when absent.
   absl::StatusOr<std::string> Require(const std::string& name) const;
   const std::vector<std::string>& positional() const { return positional_; }

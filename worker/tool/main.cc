@@ -22,11 +22,18 @@ struct Verb {
 };
 
 constexpr Verb kVerbs[] = {
-    {"inspect", vmae::tool::RunInspect, "format, architecture, parameter count and step of a checkpoint", false},
-    {"convert", vmae::tool::RunConvert, "convert a checkpoint to native or Hugging Face format", false},
-    {"reconstruct", vmae::tool::RunReconstruct, "pre-training model: reconstruct masked tokens", true},
+    {"inspect", vmae::tool::RunInspect,
+     "format, architecture, parameter count and step of a checkpoint", false},
+    {"convert", vmae::tool::RunConvert, "convert a checkpoint to native or Hugging Face format",
+     false},
+    {"reconstruct", vmae::tool::RunReconstruct, "pre-training model: reconstruct masked tokens",
+     true},
     {"predict", vmae::tool::RunPredict, "fine-tuned model: classify clips", true},
     {"bench", vmae::tool::RunBench, "train-step speed (clips/s, TFLOP/s) on synthetic input", true},
+    {"datagen", vmae::tool::RunDatagen,
+     "write a synthetic data set whose classes differ only in motion", false},
+    {"prepare", vmae::tool::RunPrepare, "re-encode a data list's videos for fast loading", false},
+    {"preview", vmae::tool::RunPreview, "PNGs of a sample's clips as the model sees them", false},
 };
 
 // Before the model runs: OpenBLAS chooses its kernels while it loads.

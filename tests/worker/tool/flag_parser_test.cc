@@ -10,14 +10,14 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-const std::vector<FlagSpec> kSpecs = {
-    {"checkpoint", false, ""}, {"topk", false, ""}, {"normalize-target", true, ""},
-    {"format", false, ""}};
+const std::vector<FlagSpec> kSpecs = {{"checkpoint", false, ""},
+                                      {"topk", false, ""},
+                                      {"normalize-target", true, ""},
+                                      {"format", false, ""}};
 
 TEST(FlagParserTest, ValuesBooleansAndPositionals) {
-  auto f = ParseFlags({"a", "--checkpoint", "c.pth", "--topk=3", "--normalize-target", "b", "-o",
-                       "json"},
-                      kSpecs);
+  auto f = ParseFlags(
+      {"a", "--checkpoint", "c.pth", "--topk=3", "--normalize-target", "b", "-o", "json"}, kSpecs);
   ASSERT_TRUE(f.ok()) << f.status();
   EXPECT_EQ(f->Get("checkpoint"), "c.pth");
   EXPECT_EQ(*f->GetInt("topk", 5), 3);
@@ -54,6 +54,17 @@ TEST(FlagParserTest, MalformedNumberNamesTheFlag) {
   auto k = f->GetInt("topk", 5);
   ASSERT_FALSE(k.ok());
   EXPECT_THAT(k.status().message(), HasSubstr("--topk=five"));
+}
+
+TEST(FlagParserTest, IntInRangeAcceptsTheBoundsAndRejectsBeyondThem) {
+  auto f = ParseFlags({"--topk", "10"}, kSpecs);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(*f->GetIntInRange("topk", 5, 1, 10, "1 to 10"), 10);
+  EXPECT_EQ(*f->GetIntInRange("missing", 5, 1, 10, "1 to 10"), 5);
+  auto k = f->GetIntInRange("topk", 5, 1, 9, "1 to 9");
+  ASSERT_FALSE(k.ok());
+  EXPECT_EQ(k.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(k.status().message(), HasSubstr("--topk=10 is out of range; give 1 to 9"));
 }
 
 TEST(FlagParserTest, DoubleDashEndsFlags) {
