@@ -22,7 +22,7 @@ status=0
 if [ -f worker/CMakeLists.txt ] && ls worker/*/CMakeLists.txt >/dev/null 2>&1; then
   start=$(date +%s)
   VMAE_BUILD_DIR=build-worker scripts/build.sh -DVMAE_BUILD_WORKER=ON -DVMAE_BUILD_TESTS=ON \
-    -DVMAE_BUILD_BENCH=OFF -- worker/all tests/worker/all
+    -DVMAE_BUILD_BENCH=ON -- worker/all tests/worker/all bench/decode/all
   echo "engine build: $(( $(date +%s) - start )) s"
   (cd build-worker/tests/worker && ctest --output-on-failure -j "$(nproc)" --timeout 300 "$@") || status=1
 fi
