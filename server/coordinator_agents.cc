@@ -87,7 +87,8 @@ absl::StatusOr<vmae::v1::RegisterResponse> Coordinator::Register(
     a.slots.assign(req.devices_size(), SlotUse{});
   }
   LogInfo(absl::StrCat("agent ", req.agent_id(), " registered (node ", a.info.node(), ", ",
-                       req.devices_size(), " ", req.devices(0).kind(), " slots, epoch ", epoch, ")"));
+                       req.devices_size(), " ", req.devices(0).kind(), " slots, epoch ", epoch,
+                       ")"));
   RequestSchedule();
   vmae::v1::RegisterResponse resp;
   resp.set_epoch(epoch);
@@ -106,8 +107,8 @@ absl::StatusOr<std::shared_ptr<Coordinator::AgentSession>> Coordinator::OpenSess
   }
   AgentEntry& a = *it->second;
   if (hello.epoch() != a.epoch) {
-    return absl::AbortedError(absl::StrCat("stale epoch ", hello.epoch(), " (current ", a.epoch,
-                                           "); register again"));
+    return absl::AbortedError(
+        absl::StrCat("stale epoch ", hello.epoch(), " (current ", a.epoch, "); register again"));
   }
   if (a.session) a.session->Close();
   a.session = std::make_shared<AgentSession>();
@@ -118,7 +119,8 @@ absl::StatusOr<std::shared_ptr<Coordinator::AgentSession>> Coordinator::OpenSess
   return a.session;
 }
 
-void Coordinator::CloseSession(const std::string& agent_id, const std::shared_ptr<AgentSession>& s) {
+void Coordinator::CloseSession(const std::string& agent_id,
+                               const std::shared_ptr<AgentSession>& s) {
   s->Close();
   WriteLock lock(this);
   auto it = agents_.find(agent_id);
@@ -217,9 +219,9 @@ void Coordinator::CheckAgentsLocked(int64_t now) {
     if (a.lost || now - a.last_seen_ms <= options_.lease_ms) continue;
     a.lost = true;
     if (a.session) a.session->Close();
-    std::string why = absl::StrCat("agent ", id, " on node ", a.info.node(), " lost: no heartbeat for ",
-                                   (now - a.last_seen_ms) / 1000, " s (lease ",
-                                   options_.lease_ms / 1000, " s)");
+    std::string why =
+        absl::StrCat("agent ", id, " on node ", a.info.node(), " lost: no heartbeat for ",
+                     (now - a.last_seen_ms) / 1000, " s (lease ", options_.lease_ms / 1000, " s)");
     LogWarning(why);
     std::set<std::string> affected;
     for (const SlotUse& s : a.slots) {
@@ -293,9 +295,9 @@ void Coordinator::OnStepLocked(const vmae::v1::StepReport& r) {
   *ev.mutable_metric() = loss;
   PublishBufferedLocked(*e, std::move(ev));
   if (metrics_) {
-    double total = r.data_seconds() + r.compute_seconds() + r.allreduce_seconds();
-    metrics_->OnStep(job.id(), r.step(), r.loss(), r.clips_per_second(), total, r.data_seconds(),
-                     r.compute_seconds(), r.allreduce_seconds());
+    metrics_->OnStep(job.id(),
+                     StepFigures{r.step(), r.loss(), r.lr(), r.grad_norm(), r.clips_per_second(),
+                                 r.data_seconds(), r.compute_seconds(), r.allreduce_seconds()});
   }
 }
 
@@ -319,16 +321,17 @@ void Coordinator::OnRankExitLocked(const vmae::v1::RankExit& x) {
   if (e == nullptr || x.attempt() != e->job.attempt()) return;
   e->confirmed.erase(x.rank());
   std::string what = x.exit_code() < 0 ? absl::StrCat("was killed by signal ", -x.exit_code())
-                                     : absl::StrCat("exited with code ", x.exit_code());
-  std::string reason = absl::StrCat("rank ", x.rank(), " ", what,
-                                    x.message().empty() ? "" : ": ", x.message());
+                                       : absl::StrCat("exited with code ", x.exit_code());
+  std::string reason =
+      absl::StrCat("rank ", x.rank(), " ", what, x.message().empty() ? "" : ": ", x.message());
   switch (e->job.state()) {
     case vmae::v1::JOB_STATE_RUNNING:
       if (x.exit_code() == 0) {
         e->exited_ok.insert(x.rank());
         if (static_cast<int>(e->exited_ok.size()) >= e->job.world_size()) {
           ReleaseSlotsLocked(*e);
-          absl::Status s = TransitionLocked(*e, vmae::v1::JOB_STATE_SUCCEEDED, "every rank finished");
+          absl::Status s =
+              TransitionLocked(*e, vmae::v1::JOB_STATE_SUCCEEDED, "every rank finished");
           if (!s.ok()) LogError(s.message());
         }
       } else if (x.failure_kind() == vmae::v1::FAILURE_KIND_USER) {
@@ -341,8 +344,8 @@ void Coordinator::OnRankExitLocked(const vmae::v1::RankExit& x) {
       if (x.failure_kind() == vmae::v1::FAILURE_KIND_USER) {
         FailLocked(*e, vmae::v1::FAILURE_KIND_USER, reason);
       } else if (e->pause_checkpointed || x.exit_code() == 0) {
-        FinishPauseLocked(*e, e->pause_checkpointed ? "checkpoint written; workers released"
-                                                    : "ranks stopped");
+        FinishPauseLocked(
+            *e, e->pause_checkpointed ? "checkpoint written; workers released" : "ranks stopped");
       }
       break;
     case vmae::v1::JOB_STATE_CANCELLING:
@@ -355,7 +358,8 @@ void Coordinator::OnRankExitLocked(const vmae::v1::RankExit& x) {
 void Coordinator::OnJobDoneLocked(const vmae::v1::JobDone& d) {
   JobEntry* e = FindLocked(d.job_id());
   if (e == nullptr || d.attempt() != e->job.attempt()) return;
-  if (e->job.state() != vmae::v1::JOB_STATE_RUNNING && e->job.state() != vmae::v1::JOB_STATE_PAUSING) {
+  if (e->job.state() != vmae::v1::JOB_STATE_RUNNING &&
+      e->job.state() != vmae::v1::JOB_STATE_PAUSING) {
     return;
   }
   e->job.set_step(std::max(e->job.step(), d.step()));
@@ -379,8 +383,8 @@ absl::Status Coordinator::KvSet(const vmae::v1::KvSetRequest& req) {
     absl::ReaderMutexLock lock(&mu_);
     VMAE_ASSIGN_OR_RETURN(JobEntry * e, FindOrNotFound(req.job_id()));
     if (req.attempt() != e->job.attempt()) {
-      return absl::AbortedError(absl::StrCat("attempt ", req.attempt(), " is not the job's current attempt ",
-                                             e->job.attempt()));
+      return absl::AbortedError(absl::StrCat(
+          "attempt ", req.attempt(), " is not the job's current attempt ", e->job.attempt()));
     }
   }
   VMAE_RETURN_IF_ERROR(store_->KvSet(req.job_id(), req.attempt(), req.key(), req.value()));
@@ -397,8 +401,8 @@ absl::StatusOr<std::string> Coordinator::KvGet(const vmae::v1::KvGetRequest& req
     absl::ReaderMutexLock lock(&mu_);
     VMAE_ASSIGN_OR_RETURN(JobEntry * e, FindOrNotFound(req.job_id()));
     if (req.attempt() != e->job.attempt()) {
-      return absl::AbortedError(absl::StrCat("attempt ", req.attempt(), " is not the job's current attempt ",
-                                             e->job.attempt()));
+      return absl::AbortedError(absl::StrCat(
+          "attempt ", req.attempt(), " is not the job's current attempt ", e->job.attempt()));
     }
   }
   absl::Time deadline = absl::Now() + absl::Milliseconds(req.wait_ms());
@@ -435,8 +439,9 @@ vmae::v1::ListWorkersResponse Coordinator::ListWorkers() {
     }
     for (const auto& j : jobs) w->add_job_ids(j);
     w->set_free_slots(a->lost ? 0 : free);
-    w->set_state(a->lost ? vmae::v1::WORKER_STATE_LOST
-                         : (jobs.empty() ? vmae::v1::WORKER_STATE_IDLE : vmae::v1::WORKER_STATE_BUSY));
+    w->set_state(a->lost
+                     ? vmae::v1::WORKER_STATE_LOST
+                     : (jobs.empty() ? vmae::v1::WORKER_STATE_IDLE : vmae::v1::WORKER_STATE_BUSY));
   }
   return resp;
 }

@@ -105,7 +105,8 @@ void Coordinator::ScheduleLocked() {
   }
 }
 
-void Coordinator::StartAttemptLocked(JobEntry& e, const std::vector<vmae::v1::RankAssignment>& ranks) {
+void Coordinator::StartAttemptLocked(JobEntry& e,
+                                     const std::vector<vmae::v1::RankAssignment>& ranks) {
   vmae::v1::Job before = e.job;
   int attempt = e.job.attempt() + 1;
   e.job.set_attempt(attempt);
@@ -125,7 +126,8 @@ void Coordinator::StartAttemptLocked(JobEntry& e, const std::vector<vmae::v1::Ra
   }
   e.job.set_restored_step(restored);
   std::string reason = absl::StrCat("attempt ", attempt, " on ", ranks.size(), " workers");
-  if (!resume.empty()) absl::StrAppend(&reason, ", resuming from ", resume, " (step ", restored, ")");
+  if (!resume.empty())
+    absl::StrAppend(&reason, ", resuming from ", resume, " (step ", restored, ")");
   absl::Status s = TransitionLocked(e, vmae::v1::JOB_STATE_RUNNING, reason);
   if (!s.ok()) {
     e.job = std::move(before);
@@ -174,7 +176,10 @@ void Coordinator::StartAttemptLocked(JobEntry& e, const std::vector<vmae::v1::Ra
     AgentEntry& a = *agents_[agent_id];
     if (a.session) a.session->Send(std::move(m));
   }
-  if (metrics_) metrics_->SetRanks(e.job.id(), rank_info);
+  if (metrics_) {
+    metrics_->SetRanks(e.job.id(), rank_info);
+    metrics_->SetCheckpointInterval(e.job.id(), e.job.spec().checkpoint().every_steps());
+  }
 }
 
 void Coordinator::StopRanksLocked(JobEntry& e, vmae::v1::StopReason reason, int grace_ms) {

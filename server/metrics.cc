@@ -24,11 +24,14 @@ const prometheus::Histogram::BucketBoundaries& RpcBuckets() {
 // Every series that carries a job label, so RemoveJob can drop them all.
 struct CoordinatorMetrics::JobSeries {
   prometheus::Gauge* loss = nullptr;
+  prometheus::Gauge* lr = nullptr;
+  prometheus::Gauge* grad_norm = nullptr;
   prometheus::Gauge* clips = nullptr;
   prometheus::Gauge* step = nullptr;
   std::map<std::string, prometheus::Histogram*> phases;
   prometheus::Counter* checkpoints = nullptr;
   prometheus::Gauge* last_checkpoint = nullptr;
+  prometheus::Gauge* checkpoint_every_steps = nullptr;
   prometheus::Counter* restarts = nullptr;
   std::map<std::string, prometheus::Counter*> data_errors;
   std::vector<prometheus::Gauge*> rank_info;
@@ -37,13 +40,28 @@ struct CoordinatorMetrics::JobSeries {
 CoordinatorMetrics::CoordinatorMetrics()
     : registry_(std::make_shared<prometheus::Registry>()),
       jobs_(BuildGauge().Name("vmae_jobs").Help("Jobs by state.").Register(*registry_)),
-      workers_(BuildGauge().Name("vmae_workers").Help("Worker slots by state.").Register(*registry_)),
-      job_loss_(BuildGauge().Name("vmae_job_loss").Help("Last reported training loss.").Register(*registry_)),
+      workers_(
+          BuildGauge().Name("vmae_workers").Help("Worker slots by state.").Register(*registry_)),
+      job_loss_(BuildGauge()
+                    .Name("vmae_job_loss")
+                    .Help("Last reported training loss.")
+                    .Register(*registry_)),
+      job_lr_(BuildGauge()
+                  .Name("vmae_job_learning_rate")
+                  .Help("Learning rate of the last reported step (the base group's).")
+                  .Register(*registry_)),
+      job_grad_norm_(BuildGauge()
+                         .Name("vmae_job_grad_norm")
+                         .Help("Global gradient norm of the last reported step, before clipping.")
+                         .Register(*registry_)),
       job_clips_(BuildGauge()
                      .Name("vmae_job_clips_per_second")
                      .Help("Training throughput of the whole job, clips per second.")
                      .Register(*registry_)),
-      job_step_(BuildGauge().Name("vmae_job_step").Help("Last reported optimizer step.").Register(*registry_)),
+      job_step_(BuildGauge()
+                    .Name("vmae_job_step")
+                    .Help("Last reported optimizer step.")
+                    .Register(*registry_)),
       step_seconds_(BuildHistogram()
                         .Name("vmae_job_step_seconds")
                         .Help("Step time by phase (total, data, compute, allreduce).")
@@ -56,6 +74,10 @@ CoordinatorMetrics::CoordinatorMetrics()
                            .Name("vmae_job_last_checkpoint_timestamp_seconds")
                            .Help("Unix time of the job's newest committed checkpoint.")
                            .Register(*registry_)),
+      checkpoint_every_steps_(BuildGauge()
+                                  .Name("vmae_job_checkpoint_every_steps")
+                                  .Help("Steps between the job's periodic checkpoints.")
+                                  .Register(*registry_)),
       data_errors_(BuildCounter()
                        .Name("vmae_data_errors_total")
                        .Help("Unreadable samples skipped, by kind.")
@@ -64,10 +86,11 @@ CoordinatorMetrics::CoordinatorMetrics()
                     .Name("vmae_job_restarts_total")
                     .Help("Restarts after infrastructure failures.")
                     .Register(*registry_)),
-      worker_info_(BuildGauge()
-                       .Name("vmae_worker_info")
-                       .Help("1 per running rank; joins vmae figures with DCGM's by pod/node/gpu_uuid.")
-                       .Register(*registry_)),
+      worker_info_(
+          BuildGauge()
+              .Name("vmae_worker_info")
+              .Help("1 per running rank; joins vmae figures with DCGM's by pod/node/gpu_uuid.")
+              .Register(*registry_)),
       rpc_total_(BuildCounter()
                      .Name("vmae_grpc_requests_total")
                      .Help("gRPC requests handled, by method and status code.")
@@ -119,6 +142,8 @@ CoordinatorMetrics::JobSeries& CoordinatorMetrics::SeriesLocked(const std::strin
   if (!s) {
     s = std::make_unique<JobSeries>();
     s->loss = &job_loss_.Add({{"job", job}});
+    s->lr = &job_lr_.Add({{"job", job}});
+    s->grad_norm = &job_grad_norm_.Add({{"job", job}});
     s->clips = &job_clips_.Add({{"job", job}});
     s->step = &job_step_.Add({{"job", job}});
     for (const char* phase : {"total", "data", "compute", "allreduce"}) {
@@ -128,19 +153,19 @@ CoordinatorMetrics::JobSeries& CoordinatorMetrics::SeriesLocked(const std::strin
   return *s;
 }
 
-void CoordinatorMetrics::OnStep(const std::string& job, int64_t step, double loss,
-                                double clips_per_second,
-                                double step_seconds, double data_seconds, double compute_seconds,
-                                double allreduce_seconds) {
+void CoordinatorMetrics::OnStep(const std::string& job, const StepFigures& f) {
   absl::MutexLock lock(&mu_);
   JobSeries& s = SeriesLocked(job);
-  s.loss->Set(loss);
-  s.clips->Set(clips_per_second);
-  s.step->Set(static_cast<double>(step));
-  if (step_seconds > 0) s.phases["total"]->Observe(step_seconds);
-  s.phases["data"]->Observe(data_seconds);
-  s.phases["compute"]->Observe(compute_seconds);
-  s.phases["allreduce"]->Observe(allreduce_seconds);
+  s.loss->Set(f.loss);
+  s.lr->Set(f.lr);
+  s.grad_norm->Set(f.grad_norm);
+  s.clips->Set(f.clips_per_second);
+  s.step->Set(static_cast<double>(f.step));
+  const double total = f.data_seconds + f.compute_seconds + f.allreduce_seconds;
+  if (total > 0) s.phases["total"]->Observe(total);
+  s.phases["data"]->Observe(f.data_seconds);
+  s.phases["compute"]->Observe(f.compute_seconds);
+  s.phases["allreduce"]->Observe(f.allreduce_seconds);
 }
 
 void CoordinatorMetrics::OnCheckpoint(const std::string& job, double unix_seconds) {
@@ -150,6 +175,15 @@ void CoordinatorMetrics::OnCheckpoint(const std::string& job, double unix_second
   if (s.last_checkpoint == nullptr) s.last_checkpoint = &last_checkpoint_.Add({{"job", job}});
   s.checkpoints->Increment();
   s.last_checkpoint->Set(unix_seconds);
+}
+
+void CoordinatorMetrics::SetCheckpointInterval(const std::string& job, int64_t every_steps) {
+  absl::MutexLock lock(&mu_);
+  JobSeries& s = SeriesLocked(job);
+  if (s.checkpoint_every_steps == nullptr) {
+    s.checkpoint_every_steps = &checkpoint_every_steps_.Add({{"job", job}});
+  }
+  s.checkpoint_every_steps->Set(static_cast<double>(every_steps));
 }
 
 void CoordinatorMetrics::OnDataErrors(const std::string& job, const std::string& kind,
@@ -190,11 +224,14 @@ void CoordinatorMetrics::RemoveJob(const std::string& job) {
   if (it == series_.end()) return;
   JobSeries& s = *it->second;
   job_loss_.Remove(s.loss);
+  job_lr_.Remove(s.lr);
+  job_grad_norm_.Remove(s.grad_norm);
   job_clips_.Remove(s.clips);
   job_step_.Remove(s.step);
   for (auto& [phase, h] : s.phases) step_seconds_.Remove(h);
   if (s.checkpoints) checkpoints_.Remove(s.checkpoints);
   if (s.last_checkpoint) last_checkpoint_.Remove(s.last_checkpoint);
+  if (s.checkpoint_every_steps) checkpoint_every_steps_.Remove(s.checkpoint_every_steps);
   if (s.restarts) restarts_.Remove(s.restarts);
   for (auto& [kind, c] : s.data_errors) data_errors_.Remove(c);
   for (auto* g : s.rank_info) worker_info_.Remove(g);

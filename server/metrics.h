@@ -31,6 +31,18 @@ struct RankInfo {
   std::string gpu_uuid;
 };
 
+// One optimizer step of a job, as its rank 0 reported it.
+struct StepFigures {
+  int64_t step = 0;
+  double loss = 0;
+  double lr = 0;
+  double grad_norm = 0;
+  double clips_per_second = 0;
+  double data_seconds = 0;       // waiting for data
+  double compute_seconds = 0;    // forward + backward not overlapped with comms
+  double allreduce_seconds = 0;  // exposed all-reduce
+};
+
 class CoordinatorMetrics {
  public:
   CoordinatorMetrics();
@@ -42,12 +54,14 @@ class CoordinatorMetrics {
 
   void SetJobCounts(const std::map<std::string, int>& by_state);
   void SetWorkerCounts(const std::map<std::string, int>& by_state);
-  void OnStep(const std::string& job, int64_t step, double loss, double clips_per_second, double step_seconds,
-              double data_seconds, double compute_seconds, double allreduce_seconds);
+  void OnStep(const std::string& job, const StepFigures& step);
   void OnCheckpoint(const std::string& job, double unix_seconds);
   void OnDataErrors(const std::string& job, const std::string& kind, int64_t count);
   void OnRestart(const std::string& job);
   void SetRanks(const std::string& job, const std::vector<RankInfo>& ranks);
+  // The job's checkpoint.every_steps, so an alert can tell a stale
+  // checkpoint from a long interval (deploy/prometheus/alerts.yaml).
+  void SetCheckpointInterval(const std::string& job, int64_t every_steps);
   // Drops every per-job series (the job ended).
   void RemoveJob(const std::string& job);
   void ObserveRpc(const std::string& method, const std::string& code, double seconds);
@@ -64,11 +78,14 @@ class CoordinatorMetrics {
   prometheus::Family<prometheus::Gauge>& jobs_;
   prometheus::Family<prometheus::Gauge>& workers_;
   prometheus::Family<prometheus::Gauge>& job_loss_;
+  prometheus::Family<prometheus::Gauge>& job_lr_;
+  prometheus::Family<prometheus::Gauge>& job_grad_norm_;
   prometheus::Family<prometheus::Gauge>& job_clips_;
   prometheus::Family<prometheus::Gauge>& job_step_;
   prometheus::Family<prometheus::Histogram>& step_seconds_;
   prometheus::Family<prometheus::Counter>& checkpoints_;
   prometheus::Family<prometheus::Gauge>& last_checkpoint_;
+  prometheus::Family<prometheus::Gauge>& checkpoint_every_steps_;
   prometheus::Family<prometheus::Counter>& data_errors_;
   prometheus::Family<prometheus::Counter>& restarts_;
   prometheus::Family<prometheus::Gauge>& worker_info_;

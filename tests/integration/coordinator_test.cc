@@ -5,11 +5,11 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstring>
 #include <chrono>
+#include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <map>
-#include <condition_variable>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -22,12 +22,12 @@
 #include "common/checkpoint/hf_name_map.h"
 #include "common/checkpoint/safetensors.h"
 #include "common/sha256.h"
-#include "nlohmann/json.hpp"
 #include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tests/testing/coordinator_process.h"
 #include "tests/testing/fake_agent.h"
 #include "tests/testing/job_yaml.h"
@@ -64,7 +64,8 @@ class CoordinatorTest : public ::testing::Test {
     StartCoordinator();
   }
 
-  void StartCoordinator(std::vector<std::string> extra = {"--lease-ms=1500", "--heartbeat-ms=200"}) {
+  void StartCoordinator(std::vector<std::string> extra = {"--lease-ms=1500",
+                                                          "--heartbeat-ms=200"}) {
     CoordinatorConfig cfg;
     cfg.state_dir = dir_.path();
     cfg.tokens_file = dir_.path() + "/tokens";
@@ -86,8 +87,8 @@ class CoordinatorTest : public ::testing::Test {
     return a;
   }
 
-  grpc::Status Submit(const std::string& yaml, vmae::v1::Job* job, const std::string& token = kAliceToken,
-                      const std::string& key = "") {
+  grpc::Status Submit(const std::string& yaml, vmae::v1::Job* job,
+                      const std::string& token = kAliceToken, const std::string& key = "") {
     vmae::v1::SubmitJobRequest req;
     req.set_spec_yaml(yaml);
     req.set_idempotency_key(key);
@@ -206,7 +207,8 @@ TEST_F(CoordinatorTest, RejectsMissingWrongAndAgentTokens) {
   EXPECT_EQ(Submit(JobYaml("t"), &job, "").error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(Submit(JobYaml("t"), &job, "not-a-token-at-all-xx").error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
-  EXPECT_EQ(Submit(JobYaml("t"), &job, kJoinToken).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Submit(JobYaml("t"), &job, kJoinToken).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
   // A user token on WorkerService is refused.
   FakeAgentOptions o;
   o.token = kAliceToken;
@@ -345,7 +347,8 @@ TEST_F(CoordinatorTest, RunsAJobThroughStepsCheckpointsAndSuccess) {
   ASSERT_TRUE(agent->SendLogs(job.id(), attempt, 1, {"hello from rank 1"}));
   std::string weights(3 << 20, '\0');
   for (size_t i = 0; i < weights.size(); ++i) weights[i] = static_cast<char>(i * 7);
-  auto up = agent->Upload(job.id(), attempt, 10, {{"model.safetensors", weights}, {"manifest.json", "{}"}});
+  auto up = agent->Upload(job.id(), attempt, 10,
+                          {{"model.safetensors", weights}, {"manifest.json", "{}"}});
   ASSERT_TRUE(up.ok()) << up.status();
   EXPECT_TRUE(up->committed());
   ASSERT_TRUE(agent->SendDone(job.id(), attempt, 10));
@@ -472,7 +475,8 @@ TEST_F(CoordinatorTest, MaxRestartsBoundsInfrastructureFailures) {
   for (int i = 0; i < 2; ++i) {
     auto a = agent->WaitAssignment(10000);
     ASSERT_TRUE(a.has_value());
-    agent->SendExit(job.id(), a->attempt(), 0, 137, vmae::v1::FAILURE_KIND_INFRASTRUCTURE, "OOM-killed");
+    agent->SendExit(job.id(), a->attempt(), 0, 137, vmae::v1::FAILURE_KIND_INFRASTRUCTURE,
+                    "OOM-killed");
   }
   ASSERT_TRUE(WaitState(job.id(), vmae::v1::JOB_STATE_FAILED));
   vmae::v1::Job failed = Get(job.id());
@@ -533,7 +537,8 @@ TEST_F(CoordinatorTest, KeepLastDeletesOldCheckpointFilesAndRows) {
   // Step 10 is the best evaluated one and must survive.
   std::map<int, double> top1 = {{5, 0.1}, {10, 0.9}, {15, 0.2}, {20, 0.3}, {25, 0.4}};
   for (auto [step, acc] : top1) {
-    ASSERT_TRUE(agent->Upload(job.id(), a->attempt(), step, {{"model.safetensors", "w"}}, acc).ok());
+    ASSERT_TRUE(
+        agent->Upload(job.id(), a->attempt(), step, {{"model.safetensors", "w"}}, acc).ok());
   }
   vmae::v1::ListCheckpointsResponse resp = Checkpoints(job.id());
   std::vector<int64_t> steps;
@@ -554,7 +559,8 @@ TEST_F(CoordinatorTest, UploadIsInvisibleUntilCompleteAndResumes) {
   auto a = agent->WaitAssignment(10000);
   ASSERT_TRUE(a.has_value());
   std::string data(2500000, 'q');
-  auto partial = agent->Upload(job.id(), a->attempt(), 3, {{"model.safetensors", data}}, 0, 1 << 20);
+  auto partial =
+      agent->Upload(job.id(), a->attempt(), 3, {{"model.safetensors", data}}, 0, 1 << 20);
   ASSERT_TRUE(partial.ok()) << partial.status();
   EXPECT_FALSE(partial->committed());
   EXPECT_EQ(Checkpoints(job.id()).checkpoints_size(), 0);
@@ -713,11 +719,21 @@ TEST_F(CoordinatorTest, ExportsPrometheusMetrics) {
   EXPECT_THAT(body, HasSubstr("vmae_worker_info{"));
   EXPECT_THAT(body, HasSubstr("vmae_grpc_requests_total{"));
   EXPECT_THAT(body, HasSubstr("vmae_job_step_seconds_bucket{"));
+  // FakeAgent::SendStep reports lr 1e-4 and gradient norm 1.
+  EXPECT_THAT(body,
+              HasSubstr(absl::StrCat("vmae_job_learning_rate{job=\"", job.id(), "\"} 0.0001")));
+  EXPECT_THAT(body, HasSubstr(absl::StrCat("vmae_job_grad_norm{job=\"", job.id(), "\"} 1\n")));
+  // SmallJobYaml checkpoints every 5 steps.
+  EXPECT_THAT(body,
+              HasSubstr(absl::StrCat("vmae_job_checkpoint_every_steps{job=\"", job.id(), "\"} 5")));
   // Per-job series go away when the job ends.
   agent->SendDone(job.id(), a->attempt(), 1);
   ASSERT_TRUE(WaitState(job.id(), vmae::v1::JOB_STATE_SUCCEEDED));
   body = HttpGet(coordinator_->metrics_port(), "/metrics");
   EXPECT_THAT(body, ::testing::Not(HasSubstr(absl::StrCat("vmae_job_loss{job=\"", job.id()))));
+  EXPECT_THAT(
+      body,
+      ::testing::Not(HasSubstr(absl::StrCat("vmae_job_checkpoint_every_steps{job=\"", job.id()))));
 }
 
 TEST_F(CoordinatorTest, HigherPriorityJobPreemptsThroughCheckpointAndRequeue) {
@@ -740,7 +756,7 @@ TEST_F(CoordinatorTest, HigherPriorityJobPreemptsThroughCheckpointAndRequeue) {
   EXPECT_EQ(b->job_id(), high.id());
   vmae::v1::Job requeued = Get(low.id());
   EXPECT_EQ(requeued.state(), vmae::v1::JOB_STATE_QUEUED);  // requeued, not paused
-  EXPECT_EQ(requeued.restarts(), 0);                          // and not a failure
+  EXPECT_EQ(requeued.restarts(), 0);                        // and not a failure
   // When the high-priority job ends, the low one resumes from its checkpoint.
   agent->SendDone(high.id(), b->attempt(), 1);
   auto c = agent->WaitAssignment(10000);
@@ -759,7 +775,8 @@ TEST_F(CoordinatorTest, InitFromIsResolvedAtSubmissionAndPinnedAgainstGc) {
   std::string finetune = absl::StrCat(R"(kind: finetune
 name: fine
 model: {arch: vit_small, num_classes: 4, num_frames: 4, image_size: 32}
-finetune: {init_from: "job://)", pre.id(), R"(/latest"}
+finetune: {init_from: "job://)",
+                                      pre.id(), R"(/latest"}
 data: {root: /tmp, train: train.txt, val: val.txt}
 resources: {device: cpu, workers: 1}
 )");
@@ -823,10 +840,11 @@ TEST_F(CoordinatorTest, DownloadsAHuggingFaceExportOfANativeCheckpoint) {
   writer.SetMetadata(checkpoint::kMetadataKindKey, "pretrain");
   std::string native_path = dir_.path() + "/native.safetensors";
   ASSERT_TRUE(writer.WriteAtomically(native_path).ok());
-  ASSERT_TRUE(agent->Upload(job.id(), a->attempt(), 2,
-                            {{"model.safetensors", ReadFileOrDie(native_path)},
-                             {"manifest.json", "{}"}})
-                  .ok());
+  ASSERT_TRUE(
+      agent
+          ->Upload(job.id(), a->attempt(), 2,
+                   {{"model.safetensors", ReadFileOrDie(native_path)}, {"manifest.json", "{}"}})
+          .ok());
 
   Downloaded d = Download(job.id(), vmae::v1::CHECKPOINT_FORMAT_HUGGINGFACE);
   ASSERT_TRUE(d.status.ok()) << d.status.error_message();
@@ -886,10 +904,10 @@ TEST_F(CoordinatorStartupTest, RefusesToListenBeyondLoopbackWithoutTlsAndTokens)
 TEST_F(CoordinatorStartupTest, BadTokensFileNamesTheLine) {
   WriteFile(dir_.path() + "/tokens", "good-token-0123456789 alice user\nshort bob user\n");
   std::string out;
-  int rc = RunCommand({BinaryPath("vmae-coordinator"), "--listen=127.0.0.1:0",
-                       "--auth-tokens=" + dir_.path() + "/tokens",
-                       "--state-dir=" + dir_.path() + "/state"},
-                      &out);
+  int rc = RunCommand(
+      {BinaryPath("vmae-coordinator"), "--listen=127.0.0.1:0",
+       "--auth-tokens=" + dir_.path() + "/tokens", "--state-dir=" + dir_.path() + "/state"},
+      &out);
   EXPECT_NE(rc, 0);
   EXPECT_THAT(out, HasSubstr("tokens:2"));
 }
