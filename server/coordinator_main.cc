@@ -21,6 +21,7 @@
 #include "absl/strings/strip.h"
 #include "common/flag_names.h"
 #include "common/logging.h"
+#include "common/shutdown_signals.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -29,6 +30,7 @@
 #include "server/callback_queue_keeper.h"
 #include "server/coordinator.h"
 #include "server/job_service.h"
+#include "server/local_worker.h"
 #include "server/metrics.h"
 #include "server/rpc_metrics.h"
 #include "server/worker_service.h"
@@ -53,6 +55,10 @@ ABSL_FLAG(int, progress_deadline_s, 120, "Floor of the no-progress deadline.");
 ABSL_FLAG(int, first_step_deadline_s, 600, "Deadline for an attempt's first step.");
 ABSL_FLAG(int, pause_grace_s, 120, "Time a pausing job gets to checkpoint.");
 ABSL_FLAG(int, max_threads, 256, "Threads for synchronous RPCs (watch streams need none).");
+ABSL_FLAG(int, local_workers, 0,
+          "Also run a local vmae-worker (next to this binary) offering this many CPU slots; 0: none.");
+ABSL_FLAG(std::string, local_worker_args, "",
+          "More flags for the local vmae-worker, space-separated (e.g. \"--trainer /opt/vmae\").");
 ABSL_FLAG(std::string, port_file, "",
           "Write 'grpc=PORT' and 'metrics=PORT' here once serving (for scripts and tests).");
 
@@ -94,6 +100,14 @@ int Run() {
     auto t = ReadFile(absl::GetFlag(FLAGS_worker_join_token_file), "--worker-join-token-file");
     if (!t.ok()) return Fail(t.status());
     join_token = std::string(absl::StripAsciiWhitespace(*t));
+  }
+  const int local_workers = absl::GetFlag(FLAGS_local_workers);
+  if (local_workers > 0 && join_token.empty()) {
+    // The local agent still authenticates: a random token, shared through a
+    // 0600 file, keeps other local users' processes from joining as agents.
+    auto t = GenerateJoinToken();
+    if (!t.ok()) return Fail(t.status());
+    join_token = *t;
   }
   const bool tls = !absl::GetFlag(FLAGS_tls_cert).empty() || !absl::GetFlag(FLAGS_tls_key).empty();
   if (tls && (absl::GetFlag(FLAGS_tls_cert).empty() || absl::GetFlag(FLAGS_tls_key).empty())) {
@@ -186,14 +200,25 @@ int Run() {
     std::rename(tmp.c_str(), path.c_str());
   }
 
+  std::unique_ptr<LocalWorker> local_worker;
+  if (local_workers > 0) {
+    std::string host = HostOf(listen);
+    if (host.empty() || host == "0.0.0.0" || host == "[::]" || host == "::") host = "127.0.0.1";
+    LocalWorkerOptions lw;
+    lw.slots = local_workers;
+    lw.coordinator = absl::StrCat(host, ":", grpc_port);
+    lw.join_token = join_token;
+    lw.state_dir = opts.state_dir;
+    lw.extra_args = absl::GetFlag(FLAGS_local_worker_args);
+    auto started = LocalWorker::Start(lw);
+    if (!started.ok()) return Fail(started.status());
+    local_worker = std::move(*started);
+  }
+
   // Wait for SIGTERM or SIGINT (blocked in every thread, taken here).
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  int sig = 0;
-  sigwait(&set, &sig);
+  const int sig = WaitForShutdownSignal();
   LogInfo(absl::StrCat("signal ", sig, ": shutting down (running jobs keep running; agents reconnect)"));
+  local_worker.reset();  // its trainers die with it
   keeper.reset();
   (*coordinator)->hub()->CloseAll();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
@@ -206,20 +231,15 @@ int Run() {
 }  // namespace vmae::server
 
 int main(int argc, char** argv) {
-  // Block the shutdown signals before any thread starts, so sigwait gets them.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  vmae::BlockShutdownSignals();
   // Debian builds Abseil with Mutex deadlock detection on; gRPC's mutexes are
   // absl::Mutex, so it taxes every call (~10% of the CPU of a GetJob).
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::SetProgramUsageMessage(
       "vmae-coordinator: the vmae control plane (job API, scheduling, checkpoints, /metrics).\n"
       "  vmae-coordinator --state-dir DIR [--listen 127.0.0.1:7070] [--metrics-port 9464]\n"
-      "                   [--auth-tokens FILE] [--worker-join-token T] [--tls-cert C --tls-key K]");
+      "                   [--auth-tokens FILE] [--worker-join-token T] [--tls-cert C --tls-key K]\n"
+      "                   [--local-workers N [--local-worker-args \"...\"]]");
   vmae::DashesToUnderscoresInFlagNames(argc, argv);
   absl::ParseCommandLine(argc, argv);
   return vmae::server::Run();
