@@ -18,6 +18,8 @@ int RunBench(const std::vector<std::string>& args);
 int RunDatagen(const std::vector<std::string>& args);
 int RunPrepare(const std::vector<std::string>& args);
 int RunPreview(const std::vector<std::string>& args);
+// Defined with the trainer (worker/trainer/train_command.cc).
+int RunTrain(const std::vector<std::string>& args);
 
 }  // namespace vmae::tool
 

@@ -34,6 +34,8 @@ constexpr Verb kVerbs[] = {
      "write a synthetic data set whose classes differ only in motion", false},
     {"prepare", vmae::tool::RunPrepare, "re-encode a data list's videos for fast loading", false},
     {"preview", vmae::tool::RunPreview, "PNGs of a sample's clips as the model sees them", false},
+    {"train", vmae::tool::RunTrain, "run one rank of a training job (started by vmae-worker)",
+     true},
 };
 
 // Before the model runs: OpenBLAS chooses its kernels while it loads.

@@ -330,7 +330,14 @@ StepResult TrainStepper::Run(const std::function<at::Tensor()>& forward_loss,
   if (fp16) {
     to_backward = to_backward * loss_scale_;
   }
+  const bool final_micro_batch = accumulator_.micro_batch() + 1 == accumulator_.accum_steps();
+  if (final_micro_batch && grad_sync_ != nullptr) {
+    grad_sync_->BeforeFinalBackward();
+  }
   to_backward.backward();
+  if (final_micro_batch && grad_sync_ != nullptr) {
+    grad_sync_->AfterFinalBackward();
+  }
   result.loss = loss.item<double>();
   clips_in_step_ += clips;
   result.lr = step_lr_;

@@ -80,6 +80,18 @@ struct StepResult {
   int64_t samples_seen = 0;
 };
 
+// Data parallelism's seam in a step: called around the backward of the
+// micro-batch that completes an optimizer step, so the gradients can be
+// averaged across ranks (overlapped with that backward) before the gradient
+// norm and the optimizer step see them. Errors are thrown (the step cannot
+// go on without the peers' gradients).
+class GradSync {
+ public:
+  virtual ~GradSync() = default;
+  virtual void BeforeFinalBackward() = 0;
+  virtual void AfterFinalBackward() = 0;
+};
+
 // Runs micro-batches against one optimizer: owns the accumulation counter,
 // the samples-seen cursor and the fp16 loss scale. The optimizer and the
 // schedule must outlive it. The model's train/eval mode is the caller's.
@@ -106,6 +118,8 @@ class TrainStepper {
   void set_samples_seen(int64_t samples_seen) { samples_seen_ = samples_seen; }
   const GradAccumulator& accumulator() const { return accumulator_; }
   const StepOptions& options() const { return options_; }
+  // Not owned; null (the default) trains alone.
+  void set_grad_sync(GradSync* sync) { grad_sync_ = sync; }
   // fp16 loss scale (1 for other precisions).
   double loss_scale() const { return loss_scale_; }
 
@@ -118,6 +132,7 @@ class TrainStepper {
   const TrainSchedule* schedule_;
   StepOptions options_;
   GradAccumulator accumulator_;
+  GradSync* grad_sync_ = nullptr;
   int64_t samples_seen_;
   int64_t clips_in_step_ = 0;
   double step_lr_ = 0.0;

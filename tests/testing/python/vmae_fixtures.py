@@ -11,9 +11,11 @@ import hashlib
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -225,3 +227,18 @@ def stop_coordinator(proc):
             proc.wait()
             return None
     return proc.returncode
+
+
+def run_case(cases, name, args, prefix):
+    """Runs cases[name](args, tmp) in a fresh temporary folder, removed
+    afterwards; prints PASS or FAIL and returns the exit code."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    try:
+        cases[name](args, tmp)
+    except TestFailure as e:
+        print(f"FAIL {name}: {e}", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"PASS {name}")
+    return 0
