@@ -24,7 +24,7 @@ build_pkgs=(
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
   libabsl-dev prometheus-cpp-dev libsqlite3-dev libyaml-cpp-dev libssl-dev
   nlohmann-json3-dev librandom123-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
-  python3-grpcio python3-protobuf prometheus sqlite3 curl ca-certificates openssl
+  python3-grpcio python3-protobuf python3-yaml prometheus sqlite3 curl ca-certificates openssl
 )
 runtime_pkgs=(
   libgrpc++1.51 libprotobuf32 libabsl20220623 libprometheus-cpp-pull1.0
