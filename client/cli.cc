@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/exit_codes.h"
@@ -293,6 +294,17 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(const std::vector<std::string
   }
   if (token_flag.has_value() && !g.token_file.empty()) {
     return absl::InvalidArgumentError("give either --token or --token-file, not both");
+  }
+  // A token copied from a file or a Secret often ends in a newline, which
+  // gRPC refuses as a header value (and aborts on); the token itself never
+  // holds whitespace.
+  g.token = std::string(absl::StripAsciiWhitespace(g.token));
+  for (const char c : g.token) {
+    if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) > 0x7e) {
+      return absl::InvalidArgumentError(
+          "the token (--token or VMAE_TOKEN) holds a space or control character; give the "
+          "token alone, as printed in the coordinator's tokens file");
+    }
   }
 
   if (output_flag.has_value()) {

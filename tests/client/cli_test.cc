@@ -161,6 +161,16 @@ TEST(CliTest, TokenAndTokenFileTogetherAreRejected) {
   EXPECT_FALSE(Parse({"list", "--token", "a", "--token-file", "/tmp/t"}).ok());
 }
 
+TEST(CliTest, TokenFromASecretLosesItsNewlineAndInnerSpaceIsRefused) {
+  auto p = Parse({"list"}, MapEnv({{"VMAE_TOKEN", "s3cret\n"}}));
+  ASSERT_OK(p);
+  EXPECT_EQ(p->global.token, "s3cret");
+  auto q = Parse({"list", "--token", "two words"});
+  ASSERT_FALSE(q.ok());
+  EXPECT_NE(q.status().message().find("space or control character"), std::string::npos)
+      << q.status();
+}
+
 TEST(CliTest, HelpSkipsTheArgumentCheck) {
   auto p = Parse({"submit", "--help"});
   ASSERT_OK(p);
