@@ -126,5 +126,35 @@ for arch in vit_small vit_base; do
     fi
   done
 done
+# ---- vmae train on the GPU -------------------------------------------------------
+# One rank of a tiny pre-training job on cuda:0 (bf16): the trainer's CUDA
+# path (pinned batches, autocast, fused AdamW, checkpoints). World size 1
+# creates no process group, so NCCL itself is not exercised here.
+data="$out/train-data"
+if timeout 60 "$vmae" datagen --out "$data" --classes 2 --videos-per-class 16 --frames 16 \
+    --size 64x64 >"$out/datagen.txt" 2>&1; then
+  cat >"$out/train.yaml" <<EOF2
+kind: pretrain
+name: gpu-check
+model: {arch: custom, embed_dim: 192, depth: 4, num_heads: 3, decoder_embed_dim: 96,
+        decoder_depth: 2, decoder_num_heads: 3, patch_size: 16, tubelet_size: 2,
+        num_frames: 8, image_size: 64}
+data: {root: $data, train: train.csv, sampling_rate: 2, decode_threads: 4}
+optimizer: {lr: 1.0e-3, warmup_epochs: 0, epochs: 3, batch_size: 8}
+checkpoint: {every_steps: 5}
+resources: {workers: 1, device: cuda, precision: bf16}
+EOF2
+  if timeout 120 "$vmae" train --spec "$out/train.yaml" --job-id gpu-check --work-dir "$out/train" \
+      --device cuda:0 --threads 4 >"$out/train-events.jsonl" 2>"$out/train.err"; then
+    say "vmae train on cuda:0: $("$python" -c 'import json,sys
+ev=[json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+st=[e for e in ev if e["event"]=="step"]
+print("%d steps, last loss %.4f, %.1f clips/s, %d checkpoints" % (len(st), st[-1]["loss"], st[-1]["clips_per_second"], sum(e["event"]=="checkpoint" for e in ev)))' "$out/train-events.jsonl")"
+  else
+    say "FAIL: vmae train on cuda:0 (see train.err)"; tail -5 "$out/train.err"; status=1
+  fi
+else
+  say "FAIL: vmae datagen (see datagen.txt)"; status=1
+fi
 say "done in $(elapsed); logs in $out"
 exit $status
