@@ -167,6 +167,7 @@ class Run {
   train::ClassificationLossOptions loss_options_;
   std::unique_ptr<data::ClipLoader> loader_;
   data::ClipRecipe recipe_;
+  model::TokenGrid grid_;  // the model's token grid, for the masks
   Position pos_;
   int64_t total_steps_ = 0;
   std::optional<int64_t> restored_step_;
@@ -191,6 +192,7 @@ absl::Status Run::Setup() {
   total_steps_ = plan_.steps_per_epoch * spec_.optimizer().epochs();
 
   VMAE_ASSIGN_OR_RETURN(model_, BuildModel(spec_, device_));
+  grid_ = model::GridOf(tool::ModelOptionsFromSpec(spec_.model()));
   if (!o_.init_from_dir.empty()) {
     if (model_.pretrain) {
       return absl::InvalidArgumentError(
@@ -311,7 +313,6 @@ absl::Status Run::TrainStep(data::HostBatch batch, double data_seconds,
         "rank ", o_.rank, " has only ", clips, " good clips for a step of ", accum,
         " micro-batches: too many bad videos; repair the list or raise data.max_bad_fraction"));
   }
-  const model::TokenGrid grid = model::GridOf(tool::ModelOptionsFromSpec(spec_.model()));
   double loss_sum = 0.0;
   bool finite = true;
   train::StepResult result;
@@ -322,7 +323,7 @@ absl::Status Run::TrainStep(data::HostBatch batch, double data_seconds,
     const at::Tensor x = t.clips.slice(0, begin, end);
     if (model_.pretrain) {
       auto [mask, decoder_mask] =
-          PretrainMasks(spec_, grid, recipe_.seed, static_cast<uint64_t>(pos_.epoch),
+          PretrainMasks(spec_, grid_, recipe_.seed, static_cast<uint64_t>(pos_.epoch),
                         t.samples.slice(0, begin, end), t.views.slice(0, begin, end));
       train::PretrainLossOptions loss;
       loss.normalize_target = spec_.pretrain().normalize_target();
