@@ -3,7 +3,8 @@
 from the pre-trained model and from scratch, 3 seeds each.
 
 Runs the real trainer (`vmae train`, 2 ranks on loopback, one thread each)
-on the demo's synthetic data set, whose classes differ only in motion:
+on the demo's synthetic data set (scripts/demo.sh writes it), whose classes
+differ only in how the frames change (moving dots and a colour drift):
 pre-trains configs/demo-pretrain.yaml once, then fine-tunes
 configs/demo-finetune.yaml with finetune.init_from = that checkpoint and
 with random weights, for seeds 0, 1, 2, and prints a Markdown table of the

@@ -8,18 +8,23 @@ Three runs of the same pre-training job on a synthetic data set:
   2 ranks x batch B, buckets all-reduced after the backward (--no-overlap)
 Reported per run: median clips/s and the median step split into data wait,
 compute and exposed all-reduce (rank 0's figures, steps after the first 5);
-scaling efficiency = clips/s(2 ranks) / (2 x clips/s(1 rank)).
+scaling efficiency = clips/s(2 ranks) / (2 x clips/s(1 rank)). "CPU cores busy"
+is the trainers' CPU time over the run's wall time (start-up included): a
+baseline that keeps more than one core busy (decoding threads, Gloo) cannot
+scale to 2 ranks on a 2-core machine.
 
   bench/dist/scaling.py --vmae build-worker/bin/vmae [--steps 40] [--batch 4]
 """
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 JOB = """kind: pretrain
 name: scaling
@@ -71,6 +76,8 @@ def run(vmae, spec, world, work, extra):
             stdout=subprocess.PIPE, stderr=open(os.path.join(work, f"r{rank}.log"), "w"),
             env=env, text=True)
 
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall0 = time.monotonic()
     procs.append(start(0, "127.0.0.1:0"))
     steps = []
     for line in procs[0].stdout:
@@ -87,7 +94,10 @@ def run(vmae, spec, world, work, extra):
     codes = [p.wait() for p in procs]
     if any(codes):
         sys.exit(f"run failed ({codes}); logs in {work}")
-    return steps[5:]
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cores = (cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime) / (
+        time.monotonic() - wall0)
+    return steps[5:], cores
 
 
 def main():
@@ -111,20 +121,21 @@ def main():
         with open(spec, "w") as f:
             f.write(JOB.format(root=data, epochs=1, batch=args.batch, workers=world,
                                width=args.width, depth=args.depth, heads=args.width // 64))
-        steps = run(args.vmae, spec, world, os.path.join(work, f"run{len(rows)}"),
-                    extra)
+        steps, cores = run(args.vmae, spec, world, os.path.join(work, f"run{len(rows)}"),
+                           extra)
         med = lambda k: statistics.median(s[k] for s in steps)
         step_time = med("data_seconds") + med("compute_seconds") + med("allreduce_seconds")
         rows.append((name, world, med("clips_per_second"), med("data_seconds"),
-                     med("compute_seconds"), med("allreduce_seconds"), step_time, len(steps)))
+                     med("compute_seconds"), med("allreduce_seconds"), step_time, cores))
         print(f"{name}: {rows[-1][2]:.1f} clips/s over {len(steps)} steps", file=sys.stderr)
     base = rows[0][2]
-    print("| run | clips/s | efficiency | data s | compute s | all-reduce s | all-reduce share |")
-    print("|---|---|---|---|---|---|---|")
-    for name, world, cps, data_s, comp_s, ar_s, step_s, _ in rows:
+    print("| run | clips/s | efficiency | data s | compute s | all-reduce s | all-reduce share "
+          "| CPU cores busy |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, world, cps, data_s, comp_s, ar_s, step_s, cores in rows:
         eff = cps / (world * base)
         print(f"| {name} | {cps:.1f} | {eff * 100:.0f}% | {data_s:.3f} | {comp_s:.3f} | "
-              f"{ar_s:.4f} | {ar_s / step_s * 100:.1f}% |")
+              f"{ar_s:.4f} | {ar_s / step_s * 100:.1f}% | {cores:.2f} |")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,9 @@ const std::vector<FlagSpec>& Flags() {
       {"seed", false, "the same seed gives the same files (default 0)"},
       {"gop", false, "keyframe interval in frames (default 16)"},
       {"val-fraction", false, "share of each class's videos in val.csv, 0 to <1 (default 0.2)"},
+      {"tint-rate", false,
+       "colour drift in gray levels per frame along the class's angle, 0 to 64; 0 = motion "
+       "only (default 0)"},
       {"threads", false, "videos written at once (default: one per core)"},
   };
   return *flags;
@@ -42,10 +45,11 @@ const std::vector<FlagSpec>& Flags() {
 
 constexpr char kUsage[] =
     "Usage: vmae datagen --out DIR --classes K --videos-per-class N [flags]\n"
-    "Writes a video data set whose classes differ only in motion: every class\n"
-    "shows the same textured scenes with 1-3 shapes; class k moves them along\n"
-    "angle 360*k/K degrees, one way (first half of the classes) or back and\n"
-    "forth (the rest). A model that tells them apart learned motion.\n"
+    "Writes a video data set whose classes differ only in how the frames change:\n"
+    "every class shows the same scenes (a texture and 100-140 bright dots);\n"
+    "class k moves the dots along angle 360*k/K degrees, one way (first half of\n"
+    "the classes) or back and forth (the rest). --tint-rate adds a colour drift\n"
+    "along the same angle and pattern, a cue small models learn in minutes.\n"
     "Writes DIR/videos/<class>/<n>.mp4, DIR/train.csv and DIR/val.csv (\"path\n"
     "label\" lines, paths relative to DIR) and DIR/classes.txt.\n";
 
@@ -105,6 +109,11 @@ absl::Status Datagen(const ParsedFlags& flags) {
   if (!(o.val_fraction >= 0 && o.val_fraction < 1)) {
     return absl::InvalidArgumentError(absl::StrCat("--val-fraction=", flags.Get("val-fraction"),
                                                    " is out of range; give 0 up to (not incl.) 1"));
+  }
+  VMAE_ASSIGN_OR_RETURN(o.tint_rate, flags.GetDouble("tint-rate", 0));
+  if (!(o.tint_rate >= 0 && o.tint_rate <= 64)) {
+    return absl::InvalidArgumentError(absl::StrCat("--tint-rate=", flags.Get("tint-rate"),
+                                                   " is out of range; give 0 (motion only) to 64"));
   }
   const std::string seed = flags.Get("seed", "0");
   if (!absl::SimpleAtoi(seed, &o.seed)) {

@@ -44,6 +44,10 @@ absl::Status Validate(const MotionDatasetOptions& o) {
         absl::StrCat("val_fraction ", o.val_fraction, " is out of range; give 0 to below 1"));
   }
   if (o.gop < 1) return bad(absl::StrCat("gop ", o.gop, " is out of range; give 1 or more"));
+  if (!(o.tint_rate >= 0 && o.tint_rate <= 64)) {
+    return bad(absl::StrCat("tint_rate ", o.tint_rate,
+                            " is out of range; give 0 (motion only) to 64 gray levels per frame"));
+  }
   return absl::OkStatus();
 }
 
@@ -53,7 +57,7 @@ std::string RelativeVideoPath(int k, int n, int classes) {
 
 absl::Status WriteVideo(const MotionDatasetOptions& o, int k, int n) {
   const Scene scene = MakeScene(MixSeed(o.seed, static_cast<uint64_t>(n)), o.width, o.height);
-  const Motion motion = ClassMotion(k, o.classes);
+  const Motion motion = ClassMotion(k, o.classes, o.tint_rate);
   EncodeOptions encode;
   encode.gop = o.gop;
   const std::string path = absl::StrCat(o.out_dir, "/", RelativeVideoPath(k, n, o.classes));

@@ -45,6 +45,9 @@ struct MotionDatasetOptions {
   // Keyframe interval; 16 matches `vmae prepare`, so the set loads fast
   // without a prepare step. Default: 16.
   int gop = 16;
+  // Colour drift in gray levels per frame (Motion::tint_rate), at least 0;
+  // 0 keeps the classes apart by motion alone. Default: 0.
+  double tint_rate = 0;
   // Videos written at once; 0 = one per hardware thread. Default: 0.
   int threads = 0;
   // Called after each video (may be empty). Default: none.

@@ -12,8 +12,12 @@ namespace {
 constexpr double kPi = 3.14159265358979323846;
 constexpr int kWaves = 4;
 
-// Shapes differ from the mean background brightness by at least this much
-// (0-255 scale).
+// Shapes are brighter than the mean background by at least this much (0-255
+// scale). Always brighter, never darker: with one polarity the direction of
+// motion shows in a linear function of two frames (the temporal difference is
+// positive at the leading edge), which a tubelet's patch embedding can learn;
+// with both polarities mixed it cancels out on average, and a small ViT
+// trained for minutes stayed at chance.
 constexpr double kMinLumaContrast = 60;
 
 // BT.601 brightness of an RGB pixel.
@@ -48,7 +52,8 @@ Scene MakeScene(uint64_t seed, int width, int height) {
   };
   Wave waves[kWaves];
   double base[3];
-  for (double& b : base) b = rng.Uniform(70, 185);
+  // A darker background than the shapes can always outshine.
+  for (double& b : base) b = rng.Uniform(40, 120);
   for (Wave& w : waves) {
     // 0.5 to 4 cycles across the frame in a random orientation: smooth.
     const double cycles = rng.Uniform(0.5, 4.0);
@@ -74,31 +79,38 @@ Scene MakeScene(uint64_t seed, int width, int height) {
   }
   const double background_luma = luma_sum / (static_cast<double>(width) * height);
 
+  // A field of small dots, each smaller than a 16x16 patch: a dot that stays
+  // inside a patch between two frames shifts the patch's brightness-weighted
+  // centroid by exactly its displacement, so the direction of motion is a
+  // linear function of a tubelet, which a patch embedding learns in minutes.
+  // (Few large shapes, whose edges alone cross most patches, need a motion-
+  // energy computation that a small ViT did not learn at this budget.)
   const double short_side = std::min(width, height);
-  const int num_shapes = rng.Int(1, 3);
+  const int num_shapes = rng.Int(kMinShapes, kMaxShapes);
   for (int i = 0; i < num_shapes; ++i) {
     Shape s;
     s.square = rng.Int(0, 1) == 1;
     s.x0 = rng.Uniform(0, width);
     s.y0 = rng.Uniform(0, height);
-    s.radius = rng.Uniform(0.08, 0.16) * short_side;
-    s.speed = rng.Uniform(0.016, 0.024) * short_side;
-    // A colour whose brightness stands out from the background's, so the
-    // shape shows in gray too; redrawn (deterministically) until it does.
+    s.radius = rng.Uniform(0.015, 0.025) * short_side;
+    s.speed = rng.Uniform(0.015, 0.02) * short_side;
+    // A colour brighter than the background, so the shape shows in gray
+    // too; redrawn (deterministically) until it is.
     for (int attempt = 0; attempt < 64; ++attempt) {
       for (uint8_t& c : s.color) c = static_cast<uint8_t>(rng.Int(0, 255));
-      if (std::abs(Luma(s.color) - background_luma) >= kMinLumaContrast) break;
-      if (attempt == 63) std::fill_n(s.color, 3, background_luma < 128 ? 255 : 0);
+      if (Luma(s.color) - background_luma >= kMinLumaContrast) break;
+      if (attempt == 63) std::fill_n(s.color, 3, 255);
     }
     scene.shapes.push_back(s);
   }
   return scene;
 }
 
-Motion ClassMotion(int k, int num_classes) {
+Motion ClassMotion(int k, int num_classes, double tint_rate) {
   Motion m;
   m.angle = 2 * kPi * k / num_classes;
   m.back_and_forth = k >= (num_classes + 1) / 2;
+  m.tint_rate = tint_rate;
   return m;
 }
 
@@ -116,13 +128,14 @@ void RenderFrame(const Scene& scene, const Motion& motion, int t, std::vector<ui
   *rgb = scene.background;
   const double ux = std::cos(motion.angle);
   const double uy = -std::sin(motion.angle);  // screen y points down
+  // Signed distance along the direction at frame t at unit speed: a ramp, or
+  // a triangle wave (0 at t = 0, out a quarter period, back through 0, and so
+  // on).
+  const double p = kBackAndForthPeriod;
+  const double unit =
+      motion.back_and_forth ? p / 4 - std::abs(std::fmod(t + p / 4, p) - p / 2) : t;
   for (const Shape& s : scene.shapes) {
-    // Signed distance along the direction at frame t: a ramp, or a triangle
-    // wave (0 at t = 0, out a quarter period, back through 0, and so on).
-    const double p = kBackAndForthPeriod;
-    const double d = motion.back_and_forth
-                         ? s.speed * (p / 4 - std::abs(std::fmod(t + p / 4, p) - p / 2))
-                         : s.speed * t;
+    const double d = s.speed * unit;
     const double cx = Wrap(s.x0 + d * ux, w);
     const double cy = Wrap(s.y0 + d * uy, h);
     // Unwrapped pixel coordinates around the centre; indices wrap, so a
@@ -139,6 +152,16 @@ void RenderFrame(const Scene& scene, const Motion& motion, int t, std::vector<ui
         uint8_t* p = &(*rgb)[(static_cast<size_t>(py) * w + px) * 3];
         for (int c = 0; c < 3; ++c) p[c] = ClampByte(p[c] * (1 - cover) + s.color[c] * cover);
       }
+    }
+  }
+  if (motion.tint_rate != 0 && t != 0) {
+    // A chroma offset (Cb, Cr) along the angle, as RGB through BT.601's
+    // inverse (luma unchanged).
+    const double cb = motion.tint_rate * unit * std::cos(motion.angle);
+    const double cr = motion.tint_rate * unit * std::sin(motion.angle);
+    const double offset[3] = {1.402 * cr, -0.344136 * cb - 0.714136 * cr, 1.772 * cb};
+    for (size_t i = 0; i < rgb->size(); ++i) {
+      (*rgb)[i] = ClampByte((*rgb)[i] + offset[i % 3]);
     }
   }
 }

@@ -34,6 +34,10 @@ namespace vmae::synthetic {
 // multiple of 20.
 inline constexpr double kBackAndForthPeriod = 20;
 
+// How many dots a scene has.
+inline constexpr int kMinShapes = 100;
+inline constexpr int kMaxShapes = 140;
+
 struct Shape {
   bool square = false;
   double x0 = 0, y0 = 0;  // centre at frame 0, pixels
@@ -46,22 +50,32 @@ struct Scene {
   int width = 0;
   int height = 0;
   std::vector<uint8_t> background;  // RGB24, width * height * 3
-  std::vector<Shape> shapes;        // 1 to 3, drawn in order
+  std::vector<Shape> shapes;        // kMinShapes to kMaxShapes, drawn in order
 };
 
 struct Motion {
   double angle = 0;  // radians, counter-clockwise from rightwards
   bool back_and_forth = false;
+  // Colour drift, gray levels per frame, 0 for none: the whole frame's
+  // chroma moves along `angle` in the (Cb, Cr) plane with the same one-way or
+  // back-and-forth pattern as the shapes, starting from no offset at frame
+  // 0 (so the first frame still tells nothing). A cue that a small ViT
+  // learns in minutes: one linear function of a tubelet's two frames reads
+  // it anywhere in the frame, whereas the shapes' direction needs features
+  // that a model trained for minutes on two CPU cores does not learn.
+  double tint_rate = 0;
 };
 
-// A smooth random texture (a sum of plane waves per channel) and 1-3 discs or
-// squares with random colours (at least 60 gray levels brighter or darker
-// than the background on average, so they show in gray too), sizes (radius 8-16% of the short
-// side), start positions and speeds (1.6-2.4% of the short side per frame).
+// A smooth random texture (a sum of plane waves per channel) and 24-40 small
+// discs or squares with random colours (at least 60 gray levels brighter than
+// the background on average, so they show in gray too), sizes (radius 2-3.5%
+// of the short side), start positions and speeds (2-3% of the short side per
+// frame).
 Scene MakeScene(uint64_t seed, int width, int height);
 
-// Class k of `num_classes` (see the scheme above).
-Motion ClassMotion(int k, int num_classes);
+// Class k of `num_classes` (see the scheme above), with `tint_rate` (see
+// Motion).
+Motion ClassMotion(int k, int num_classes, double tint_rate = 0);
 
 // "oneway_000deg", "backforth_180deg", ...: the motion, readable.
 std::string ClassName(int k, int num_classes);

@@ -170,15 +170,17 @@ TEST(MotionDatasetTest, ClassesDifferOnlyInMotion) {
     EXPECT_GT(stats[v + ".min_step_diff"][0], 0.1) << videos[i];
   }
   // Video 0 of every class is one scene: its first frame is the same up to
-  // coding noise (a gray level or two), so no single frame tells the class.
-  // Another scene (video 1) differs by far more.
+  // coding noise (a few gray levels on 100-odd small dots: x264's rate
+  // control looks ahead at the differing frames), so no single frame tells
+  // the class. Another scene (video 1) differs by far more.
   for (int i = 1; i <= 3; ++i) {
-    EXPECT_LT(stats[absl::StrCat("first_frame_diff", i)][0], 3) << videos[i];
+    EXPECT_LT(stats[absl::StrCat("first_frame_diff", i)][0], 5) << videos[i];
   }
   EXPECT_GT(stats["first_frame_diff4"][0], 10);
 
   // Global optical flow (u right, v down; pixels per frame). The shapes move
-  // about 1 pixel per frame at 1.6-2.4% of the 48-pixel short side.
+  // 1-1.4 pixels per frame at 2-3% of the 48-pixel short side; the
+  // linearised flow underestimates steps over a pixel, hence the low bound.
   auto flow = [&](int video, int t) { return stats[absl::StrCat("v", video, ".flow", t)]; };
   for (int t = 0; t < 15; ++t) {
     // 0 degrees, one way: rightwards all the time.
@@ -195,6 +197,49 @@ TEST(MotionDatasetTest, ClassesDifferOnlyInMotion) {
   // 270 degrees: down for frames 0-5, then up.
   for (int t = 0; t < 5; ++t) EXPECT_GT(flow(3, t)[1], 0.4) << "t=" << t;
   for (int t = 5; t < 15; ++t) EXPECT_LT(flow(3, t)[1], -0.4) << "t=" << t;
+  // Without a tint the colours stay put: the dots wrap around, so the mean
+  // chroma of a frame is the first frame's up to coding noise.
+  for (int i = 0; i < 5; ++i) {
+    for (int t = 1; t < 16; ++t) {
+      const std::vector<double> c = stats[absl::StrCat("v", i, ".chroma", t)];
+      ASSERT_EQ(c.size(), 2u);
+      EXPECT_LT(std::abs(c[0]), 1.5) << videos[i] << " t=" << t;
+      EXPECT_LT(std::abs(c[1]), 1.5) << videos[i] << " t=" << t;
+    }
+  }
+}
+
+TEST(MotionDatasetTest, TintDriftsTheChromaAlongTheClassAngle) {
+  if (!fs::exists("/usr/bin/python3")) GTEST_SKIP() << "needs /usr/bin/python3 with numpy";
+  TempDir dir;
+  MotionDatasetOptions o = Tiny(dir.path());
+  o.tint_rate = 2;
+  ASSERT_TRUE(GenerateMotionDataset(o).ok());
+  const std::vector<std::string> videos = {
+      dir.File("videos/oneway_000deg/0.mp4"), dir.File("videos/oneway_090deg/0.mp4"),
+      dir.File("videos/backforth_180deg/0.mp4"), dir.File("videos/backforth_270deg/0.mp4")};
+  auto stats = MotionStats(videos);
+  ASSERT_FALSE(stats.empty());
+  // Expected offset in ffmpeg's studio-range chroma: 2 levels per frame of
+  // full-range Cb/Cr, times 224/255, times the pattern's unit distance;
+  // clipping of bright dots at 255 takes a little off, hence the tolerance.
+  const double studio = 224.0 / 255.0;
+  auto chroma = [&](int video, int t) { return stats[absl::StrCat("v", video, ".chroma", t)]; };
+  auto near = [](double got, double want) { return std::abs(got - want) <= 0.2 * std::abs(want) + 1.5; };
+  // 0 degrees one way: Cb up 2 per frame, Cr unchanged.
+  EXPECT_TRUE(near(chroma(0, 15)[0], 2 * 15 * studio)) << chroma(0, 15)[0];
+  EXPECT_TRUE(near(chroma(0, 15)[1], 0)) << chroma(0, 15)[1];
+  // 90 degrees one way: Cr up.
+  EXPECT_TRUE(near(chroma(1, 15)[1], 2 * 15 * studio)) << chroma(1, 15)[1];
+  EXPECT_TRUE(near(chroma(1, 15)[0], 0)) << chroma(1, 15)[0];
+  // 180 degrees back and forth: Cb down 5 frames' worth at frame 5, back
+  // through 0 at frame 10, up 5 frames' worth at frame 15.
+  EXPECT_TRUE(near(chroma(2, 5)[0], -2 * 5 * studio)) << chroma(2, 5)[0];
+  EXPECT_TRUE(near(chroma(2, 10)[0], 0)) << chroma(2, 10)[0];
+  EXPECT_TRUE(near(chroma(2, 15)[0], 2 * 5 * studio)) << chroma(2, 15)[0];
+  // 270 degrees back and forth: Cr the same way.
+  EXPECT_TRUE(near(chroma(3, 5)[1], -2 * 5 * studio)) << chroma(3, 5)[1];
+  EXPECT_TRUE(near(chroma(3, 15)[1], 2 * 5 * studio)) << chroma(3, 15)[1];
 }
 
 TEST(MotionDatasetTest, RejectsOutOfRangeOptionsNamingThem) {
@@ -209,6 +254,11 @@ TEST(MotionDatasetTest, RejectsOutOfRangeOptionsNamingThem) {
   s = GenerateMotionDataset(o);
   EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(s.status().message()), HasSubstr("65x48"));
+  o = Tiny(dir.path());
+  o.tint_rate = -1;
+  s = GenerateMotionDataset(o);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("tint_rate"));
   o = Tiny(dir.path());
   o.val_fraction = 1;
   EXPECT_EQ(GenerateMotionDataset(o).status().code(), absl::StatusCode::kInvalidArgument);

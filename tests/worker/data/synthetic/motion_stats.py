@@ -10,6 +10,8 @@ Prints, per video i (in argument order), "name value" lines:
                          frame; V > 0 is downwards), least squares of the
                          brightness-constancy equation Ix*U + Iy*V + It = 0
                          over the pixels that change
+  v<i>.chroma<t> CB CR    mean Cb and Cr of frame t minus those of frame 0
+                         (ffmpeg's yuv444p, 0-255 studio range)
 and for every i > 0:
   first_frame_diff<i> X  mean |frame0 of video i - frame0 of video 0|
 """
@@ -29,6 +31,14 @@ def decode_gray(path):
         ["ffmpeg", "-v", "error", "-i", path, "-f", "rawvideo", "-pix_fmt", "gray", "-"],
         check=True, capture_output=True).stdout
     return np.frombuffer(raw, np.uint8).reshape(-1, height, width).astype(np.float64)
+
+
+def decode_chroma(path, frames, height, width):
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", path, "-f", "rawvideo", "-pix_fmt", "yuv444p", "-"],
+        check=True, capture_output=True).stdout
+    planes = np.frombuffer(raw, np.uint8).reshape(frames, 3, height, width).astype(np.float64)
+    return planes[:, 1].mean(axis=(1, 2)), planes[:, 2].mean(axis=(1, 2))
 
 
 def global_flow(a, b):
@@ -57,6 +67,9 @@ def main():
         for t in range(len(f) - 1):
             u, v = global_flow(f[t], f[t + 1])
             print(f"v{i}.flow{t} {u:.4f} {v:.4f}")
+        cb, cr = decode_chroma(sys.argv[1 + i], *f.shape)
+        for t in range(len(f)):
+            print(f"v{i}.chroma{t} {cb[t] - cb[0]:.4f} {cr[t] - cr[0]:.4f}")
     for i in range(1, len(videos)):
         print(f"first_frame_diff{i} {np.mean(np.abs(videos[i][0] - videos[0][0])):.4f}")
 
