@@ -3,6 +3,8 @@
 
     /usr/bin/python3 tests/deploy/prometheus_e2e_test.py --coordinator build/bin/vmae-coordinator \
         --stubs build/python --source-root . [--prometheus /usr/bin/prometheus]
+    /usr/bin/python3 tests/deploy/prometheus_e2e_test.py --bin build-worker/bin \
+        --stubs build-worker/python --source-root .      # a real CPU job
 
 Starts vmae-coordinator on loopback with a short lease, and Prometheus
 (Debian's package) scraping it every second and evaluating
@@ -16,6 +18,11 @@ Prometheus' HTTP API:
   2. every alert rule has been evaluated without error;
   3. the agent disappears (no more heartbeats): after the lease the
      coordinator counts its slot as lost and Prometheus fires VmaeWorkerLost.
+With --bin (a folder with vmae, vmae-worker and vmae-coordinator) the job
+is real instead: a vmae-worker agent with one CPU slot runs `vmae train` on
+a data set from `vmae datagen` with one unreadable file in its list (a data
+error); a kill -9 of the trainer is the infrastructure failure, and a
+kill -9 of the agent the lost worker.
 Prints "N passed, 0 failed"; exits 1 on any failure.
 """
 
@@ -24,6 +31,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -51,6 +59,19 @@ optimizer: {epochs: 2, warmup_epochs: 1, batch_size: 2}
 checkpoint: {every_steps: 5, keep_last: 2}
 resources: {device: cpu, workers: 1, max_restarts: 3}
 """
+REAL_JOB_YAML = """\
+kind: pretrain
+name: prometheus-e2e-real
+model: {{arch: custom, embed_dim: 32, depth: 1, num_heads: 2, decoder_embed_dim: 16,
+        decoder_depth: 1, decoder_num_heads: 1, patch_size: 16, tubelet_size: 2,
+        num_frames: 4, image_size: 32}}
+data: {{root: {root}, train: train.csv, sampling_rate: 2, decode_threads: 1,
+       max_bad_fraction: 0.2}}
+optimizer: {{lr: 1.0e-3, epochs: 400, warmup_epochs: 0, batch_size: 2}}
+checkpoint: {{every_steps: 5, keep_last: 2}}
+resources: {{device: cpu, workers: 1, max_restarts: 3, precision: fp32}}
+"""
+REAL_TEST_BUDGET_S = 140
 # Metrics with no series without a GPU and NVIDIA's DCGM exporter.
 NEEDS_GPU = ("DCGM_",)
 
@@ -151,15 +172,91 @@ def run_job(agent, js, jsg, ws, channel):
     return job.id
 
 
+def real_data(bin_dir, out):
+    """A tiny `vmae datagen` set whose list also names one unreadable file."""
+    subprocess.run([os.path.join(bin_dir, "vmae"), "datagen", "--out", out, "--classes", "2",
+                    "--videos-per-class", "16", "--frames", "16", "--size", "48x48",
+                    "--threads", "2", "--val-fraction", "0.01"],
+                   check=True, stdout=subprocess.DEVNULL)
+    with open(os.path.join(out, "videos", "unreadable.mp4"), "wb") as f:
+        f.write(b"this is not a video\n" * 16)
+    with open(os.path.join(out, "train.csv"), "a") as f:
+        f.write("videos/unreadable.mp4 0\n")
+    return out
+
+
+def trainer_pids(job_id):
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                words = [w.decode(errors="replace") for w in f.read().split(b"\0")]
+        except OSError:
+            continue
+        if "train" in words and job_id in words:
+            pids.append(int(pid))
+    return pids
+
+
+def start_agent(bin_dir, addr, tmp):
+    log = open(os.path.join(tmp, "agent.log"), "wb")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(
+        [os.path.join(bin_dir, "vmae-worker"), "--coordinator", addr, "--join-token", JOIN_TOKEN,
+         "--devices", "cpu:1", "--agent-id", "prometheus-e2e-agent",
+         "--work-dir", os.path.join(tmp, "agent"), "--trainer", os.path.join(bin_dir, "vmae")],
+        stdout=log, stderr=subprocess.STDOUT, env=env)
+    log.close()
+    return proc
+
+
+def run_real_job(js, jsg, channel, data, deadline):
+    """Submits a real job; once it has checkpointed, kills its trainer
+    (an infrastructure failure) and waits for attempt 2 to train."""
+    jobs = jsg.JobServiceStub(channel)
+    md = [("authorization", "Bearer " + USER_TOKEN)]
+    job = jobs.SubmitJob(js.SubmitJobRequest(spec_yaml=REAL_JOB_YAML.format(root=data)),
+                         metadata=md, timeout=10)
+
+    def get():
+        return jobs.GetJob(js.GetJobRequest(job_id=job.id), metadata=md, timeout=10).job
+
+    def at_step(n, attempt):
+        j = get()
+        if j.state in (fx.tp.JOB_STATE_FAILED, fx.tp.JOB_STATE_CANCELLED):
+            raise fx.TestFailure(f"the job ended: {j.state_reason}")
+        return j if j.attempt >= attempt and j.step >= n else None
+
+    wait_until("step 8 of attempt 1", lambda: at_step(8, 1), 60, deadline)
+    pids = trainer_pids(job.id)
+    if not pids:
+        raise fx.TestFailure("no `vmae train` process for the job")
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    j = wait_until("attempt 2 training", lambda: at_step(6, 2), 40, deadline)
+    if j.restarts != 1:
+        raise fx.TestFailure(f"restarts after the kill: {j.restarts}")
+    return job.id
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--coordinator", required=True)
+    ap.add_argument("--coordinator", help="vmae-coordinator (default: BIN/vmae-coordinator)")
+    ap.add_argument("--bin", help="folder with vmae, vmae-worker and vmae-coordinator: run a "
+                    "real CPU job instead of the fake agent's")
     ap.add_argument("--stubs", required=True)
     ap.add_argument("--source-root", required=True)
     ap.add_argument("--prometheus", default=shutil.which("prometheus") or "/usr/bin/prometheus")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
-    deadline = time.monotonic() + TEST_BUDGET_S
+    if args.coordinator is None:
+        if args.bin is None:
+            ap.error("give --coordinator, or --bin with vmae-coordinator in it")
+        args.coordinator = os.path.join(args.bin, "vmae-coordinator")
+    if args.bin:
+        args.bin = os.path.abspath(args.bin)
+    budget = REAL_TEST_BUDGET_S if args.bin else TEST_BUDGET_S
+    deadline = time.monotonic() + budget
     if not os.path.isfile(args.prometheus):
         print(f"FAIL setup: no prometheus at {args.prometheus}; run scripts/install-deps.sh")
         print("0 passed, 1 failed")
@@ -167,17 +264,25 @@ def main():
     js, jsg, ws, _, _ = fx.load_stubs(args.stubs)
     results = fx.Results()
     tmp = tempfile.mkdtemp(prefix="vmae-prom-e2e-")
-    coord = prom = agent = None
+    coord = prom = agent = real_agent = None
+    job_id = None
     try:
+        extra = ["--heartbeat-ms", "200", "--lease-ms", "1500"]
+        if args.bin:
+            data = real_data(args.bin, os.path.join(tmp, "data"))
+            extra += ["--data-root", data]
         coord, addr, metrics_port = fx.start_coordinator(
-            args.coordinator, tmp, USER_TOKEN, JOIN_TOKEN,
-            extra_args=["--heartbeat-ms", "200", "--lease-ms", "1500"])
+            args.coordinator, tmp, USER_TOKEN, JOIN_TOKEN, extra_args=extra)
         prom, base = start_prometheus(args.prometheus, args.source_root, tmp, metrics_port)
         channel = grpc.insecure_channel(addr)
-        agent = fx.FakeAgent(channel, JOIN_TOKEN)
-        agent.register()
-        agent.open_session()
-        job_id = run_job(agent, js, jsg, ws, channel)
+        if args.bin:
+            real_agent = start_agent(args.bin, addr, tmp)
+            job_id = run_real_job(js, jsg, channel, data, deadline)
+        else:
+            agent = fx.FakeAgent(channel, JOIN_TOKEN)
+            agent.register()
+            agent.open_session()
+            job_id = run_job(agent, js, jsg, ws, channel)
 
         # 1. Every dashboard expression returns data once scraped.
         for title, expr in dashboard_exprs(args.source_root):
@@ -206,9 +311,15 @@ def main():
             results.check(f"rule {r['name']} evaluates without error",
                           r["health"] == "ok" and not r.get("lastError"), r.get("lastError", ""))
 
-        # 3. Staged fault: the agent vanishes; VmaeWorkerLost fires.
-        agent.close()
-        agent = None
+        # 3. Staged fault: the agent vanishes (the fake one stops
+        # heartbeating; the real one is killed with SIGKILL); VmaeWorkerLost
+        # fires.
+        if real_agent is not None:
+            real_agent.kill()
+            real_agent.wait()
+        else:
+            agent.close()
+            agent = None
 
         def worker_lost_firing():
             alerts = api(base, "alerts")["data"]["alerts"]
@@ -216,8 +327,8 @@ def main():
                     if a["labels"]["alertname"] == "VmaeWorkerLost" and a["state"] == "firing"]
         firing = wait_until("VmaeWorkerLost firing", worker_lost_firing, 20, deadline)
         results.check("VmaeWorkerLost fires after the agent is lost", bool(firing))
-        elapsed = TEST_BUDGET_S - (deadline - time.monotonic())
-        results.check(f"finished within {TEST_BUDGET_S} s (took {elapsed:.1f} s)",
+        elapsed = budget - (deadline - time.monotonic())
+        results.check(f"finished within {budget} s (took {elapsed:.1f} s)",
                       time.monotonic() < deadline)
     except fx.TestFailure as e:
         if results.failed == 0:
@@ -227,10 +338,16 @@ def main():
     finally:
         if agent is not None:
             agent.close()
-        for p in (prom, coord):
+        for p in (real_agent, prom, coord):
             if p is not None and p.poll() is None:
                 p.kill()
                 p.wait()
+        if job_id is not None:
+            for pid in trainer_pids(job_id):  # orphans of a failed run
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
         if args.keep:
             print(f"kept {tmp}")
         else:
