@@ -13,7 +13,7 @@ is the trainers' CPU time over the run's wall time (start-up included): a
 baseline that keeps more than one core busy (decoding threads, Gloo) cannot
 scale to 2 ranks on a 2-core machine.
 
-  bench/dist/scaling.py --vmae build-worker/bin/vmae [--steps 40] [--batch 4]
+  bench/dist/scaling.py --vmae build-worker/bin/vmae [--steps 40] [--batch 4] [--pin]
 """
 import argparse
 import json
@@ -63,18 +63,21 @@ resources:
 """
 
 
-def run(vmae, spec, world, work, extra):
+def run(vmae, spec, world, work, extra, pin=False):
     os.makedirs(work, exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     procs = []
 
     def start(rank, store):
+        # --pin: rank r and all its threads on core r, so the baseline gets
+        # one core as each rank of the 2-rank run does.
+        pin_core = (lambda: os.sched_setaffinity(0, {rank})) if pin else None
         return subprocess.Popen(
             [vmae, "train", "--spec", spec, "--job-id", "bench", "--rank", str(rank),
              "--world-size", str(world), "--work-dir", os.path.join(work, f"r{rank}"),
              "--store", store, "--threads", "1"] + extra,
             stdout=subprocess.PIPE, stderr=open(os.path.join(work, f"r{rank}.log"), "w"),
-            env=env, text=True)
+            env=env, text=True, preexec_fn=pin_core)
 
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall0 = time.monotonic()
@@ -107,6 +110,8 @@ def main():
     parser.add_argument("--width", type=int, default=384)
     parser.add_argument("--depth", type=int, default=6)
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--pin", action="store_true",
+                        help="rank r (all its threads) on core r only; the baseline on core 0")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="vmae-scaling-")
     data = os.path.join(work, "data")
@@ -122,7 +127,7 @@ def main():
             f.write(JOB.format(root=data, epochs=1, batch=args.batch, workers=world,
                                width=args.width, depth=args.depth, heads=args.width // 64))
         steps, cores = run(args.vmae, spec, world, os.path.join(work, f"run{len(rows)}"),
-                           extra)
+                           extra, args.pin)
         med = lambda k: statistics.median(s[k] for s in steps)
         step_time = med("data_seconds") + med("compute_seconds") + med("allreduce_seconds")
         rows.append((name, world, med("clips_per_second"), med("data_seconds"),
