@@ -1,6 +1,7 @@
 // A generated video classification data set whose classes differ only in
-// motion (the scheme is in motion_scene.h): a check that a video model learns
-// from movement, not from single frames, with no download.
+// motion, and optionally in a colour drift that follows the motion (the
+// scheme is in motion_scene.h): a check that a video model learns from how
+// frames change, not from single frames, with no download.
 //
 // Layout under out_dir:
 //   videos/<class name>/<n>.mp4   n = 0..videos_per_class-1, H.264
