@@ -343,9 +343,17 @@ void Coordinator::OnRankExitLocked(const vmae::v1::RankExit& x) {
     case vmae::v1::JOB_STATE_PAUSING:
       if (x.failure_kind() == vmae::v1::FAILURE_KIND_USER) {
         FailLocked(*e, vmae::v1::FAILURE_KIND_USER, reason);
-      } else if (e->pause_checkpointed || x.exit_code() == 0) {
-        FinishPauseLocked(
-            *e, e->pause_checkpointed ? "checkpoint written; workers released" : "ranks stopped");
+      } else if (e->pause_checkpointed) {
+        FinishPauseLocked(*e, "checkpoint written; workers released");
+      } else if (x.exit_code() == 0) {
+        // A rank stopped on the pause order. Only every rank stopping ends
+        // the pause: rank 0's exit is reported after its pause checkpoint
+        // landed, but another rank's may come first, and releasing the job
+        // then would kill rank 0 mid-upload and lose the checkpoint.
+        e->exited_ok.insert(x.rank());
+        if (static_cast<int>(e->exited_ok.size()) >= e->job.world_size()) {
+          FinishPauseLocked(*e, "ranks stopped");
+        }
       }
       break;
     case vmae::v1::JOB_STATE_CANCELLING:

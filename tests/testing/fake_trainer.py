@@ -20,6 +20,8 @@ Behaviour comes from the environment (the agent passes its own on):
   FAKE_TRAINER_FAIL_MESSAGE=... ... with this message (also printed on stderr)
   FAKE_TRAINER_GARBAGE=1        print non-JSON, broken JSON and a 100 KiB line first
   FAKE_TRAINER_PID_DIR=DIR      write DIR/<job>-a<attempt>-r<rank>.pid
+  FAKE_TRAINER_PAUSE_DELAY=S    rank 0 takes S seconds to write its pause
+                                checkpoint (the other ranks stop first)
 SIGTERM: finish the step, rank 0 writes a `pause` checkpoint, print
 `stopped`, exit 0.
 """
@@ -202,6 +204,7 @@ def main():
                       "reason": "periodic", "val_top1": 0})
     if stop_requested and step < steps:
         if rank == 0:
+            time.sleep(float(os.environ.get("FAKE_TRAINER_PAUSE_DELAY", "0")))
             d = write_checkpoint(args.work_dir, step, step * batch, "pause", job)
             emit({"event": "checkpoint", "step": step, "samples_seen": step * batch, "dir": d,
                   "reason": "pause", "val_top1": 0})

@@ -393,6 +393,25 @@ TEST_F(AgentIntegrationTest, CancelKillsTheTrainers) {
   EXPECT_THAT(agent_->log(), HasSubstr("stop order: cancel"));
 }
 
+// Rank 1 stops at once; rank 0 takes a second over its pause checkpoint.
+// The pause must wait for that checkpoint, not end when the first rank
+// stops (which would kill rank 0 before its upload).
+TEST_F(AgentIntegrationTest, PauseWaitsForRankZerosCheckpointWhenAnotherRankStopsFirst) {
+  StartCoordinator();
+  StartAgent({{"FAKE_TRAINER_STEPS", "100000"},
+              {"FAKE_TRAINER_SLEEP", "0.1"},
+              {"FAKE_TRAINER_PAUSE_DELAY", "1.0"}});
+  std::string id = Submit();
+  WaitFor(id, [](const vmae::v1::Job& j) { return j.step() >= 2; });
+  JobRefCall(id, &vmae::v1::JobService::Stub::PauseJob);
+  vmae::v1::Job j = WaitState(id, vmae::v1::JOB_STATE_PAUSED);
+  EXPECT_THAT(j.state_reason(), HasSubstr("written; workers released"));
+  auto ckpts = Checkpoints(id);
+  ASSERT_FALSE(ckpts.empty());
+  EXPECT_GE(ckpts.back().step(), 2);
+  EXPECT_THAT(agent_->log(), HasSubstr("(pause,"));
+}
+
 TEST_F(AgentIntegrationTest, PauseStopsTrainersAfterTheirCheckpoint) {
   StartCoordinator();
   StartAgent({{"FAKE_TRAINER_STEPS", "100000"}, {"FAKE_TRAINER_SLEEP", "0.1"}});
