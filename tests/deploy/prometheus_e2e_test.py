@@ -185,19 +185,6 @@ def real_data(bin_dir, out):
     return out
 
 
-def trainer_pids(job_id):
-    pids = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                words = [w.decode(errors="replace") for w in f.read().split(b"\0")]
-        except OSError:
-            continue
-        if "train" in words and job_id in words:
-            pids.append(int(pid))
-    return pids
-
-
 def start_agent(bin_dir, addr, tmp):
     log = open(os.path.join(tmp, "agent.log"), "wb")
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -228,7 +215,7 @@ def run_real_job(js, jsg, channel, data, deadline):
         return j if j.attempt >= attempt and j.step >= n else None
 
     wait_until("step 8 of attempt 1", lambda: at_step(8, 1), 60, deadline)
-    pids = trainer_pids(job.id)
+    pids = fx.trainer_pids(job.id)
     if not pids:
         raise fx.TestFailure("no `vmae train` process for the job")
     for pid in pids:
@@ -343,7 +330,7 @@ def main():
                 p.kill()
                 p.wait()
         if job_id is not None:
-            for pid in trainer_pids(job_id):  # orphans of a failed run
+            for pid in fx.trainer_pids(job_id):  # orphans of a failed run
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:

@@ -242,3 +242,21 @@ def run_case(cases, name, args, prefix):
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"PASS {name}")
     return 0
+
+
+def trainer_pids(job_id, rank=None):
+    """PIDs of `vmae train` processes of a job (optionally one rank)."""
+    pids = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        words = [a.decode(errors="replace") for a in argv]
+        if "train" in words and job_id in words and (
+                rank is None or (("--rank" in words) and words[words.index("--rank") + 1] == str(rank))):
+            pids.append(int(pid))
+    return pids

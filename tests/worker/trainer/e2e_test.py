@@ -24,7 +24,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "testing", "python"))
-from vmae_fixtures import TestFailure, coordinator_log, run_case, start_coordinator  # noqa: E402
+from vmae_fixtures import (TestFailure, coordinator_log, run_case,  # noqa: E402
+                           start_coordinator, trainer_pids)
 
 USER_TOKEN = "e2e-user-token-0123456789"
 JOIN_TOKEN = "e2e-join-token-0123456789"
@@ -107,24 +108,6 @@ def datagen(args, out):
                     "--threads", "2", "--val-fraction", "0.01"],
                    check=True, stdout=subprocess.DEVNULL)
     return out
-
-
-def trainer_pids(job_id, rank=None):
-    """PIDs of `vmae train` processes of a job (optionally one rank)."""
-    pids = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        words = [a.decode(errors="replace") for a in argv]
-        if "train" in words and job_id in words and (
-                rank is None or (("--rank" in words) and words[words.index("--rank") + 1] == str(rank))):
-            pids.append(int(pid))
-    return pids
 
 
 def parse_time(text):
